@@ -1,0 +1,51 @@
+# Two entry points for a new user: `make run` and `make test`. Everything else is a building block.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: help install run test lint format typecheck pytest db-start db-stop db-status clean
+
+help:
+	@echo "make run   - install, start the embedded database, migrate, serve the API (Ctrl-C stops)"
+	@echo "make test  - install, start what the tests need, run lint, types and tests"
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash scripts/bootstrap.sh
+	@touch $@
+
+install: $(STAMP)
+
+run: install
+	@$(BIN)/purpose-agent up
+
+test: install
+	@bash scripts/with-test-services.sh bash scripts/check.sh
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	@bash scripts/with-test-services.sh $(BIN)/pytest
+
+db-start: install
+	$(BIN)/purpose-agent db start
+
+db-stop: install
+	$(BIN)/purpose-agent db stop
+
+db-status: install
+	$(BIN)/purpose-agent db status
+
+clean:
+	-$(BIN)/purpose-agent db stop
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis .coverage coverage.xml

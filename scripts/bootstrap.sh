@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Create the virtual environment and install the project with its development tools.
+# On a fresh Debian machine the venv module may be missing; as root we install it.
+set -euo pipefail
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+if [ -z "$PYTHON" ] || ! "$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  echo "error: Python 3.11 or newer is needed (set PYTHON=/path/to/python3.11)" >&2
+  exit 2
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  if ! "$PYTHON" -m venv "$VENV" 2>/dev/null; then
+    rm -rf "$VENV"
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing the Python venv module (apt-get)"
+      apt-get update -qq
+      minor=$("$PYTHON" -c 'import sys; print(f"{sys.version_info[0]}.{sys.version_info[1]}")')
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python${minor}-venv" || \
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv
+      "$PYTHON" -m venv "$VENV"
+    else
+      echo "error: '$PYTHON -m venv' failed; install your distribution's python3-venv package" >&2
+      exit 2
+    fi
+  fi
+fi
+
+"$VENV/bin/python" -m pip install --quiet --upgrade pip
+"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+echo "installed into $VENV"

@@ -1,0 +1,172 @@
+"""The `purpose-agent` command: serve the API, run the worker, manage the embedded database."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from purpose_agent import __version__
+from purpose_agent.db.embedded import EmbeddedDatabaseError, EmbeddedPostgres
+from purpose_agent.kit.logging import configure_logging
+from purpose_agent.kit.redaction import Redactor
+from purpose_agent.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="Purpose-Agent: configurable agents that answer from their own knowledge.")
+db_app = typer.Typer(help="The embedded PostgreSQL in DATA_DIR (unused when DATABASE_URL is set).")
+app.add_typer(db_app, name="db")
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _settings() -> Settings:
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    configure_logging(
+        level=settings.log_level.value,
+        service=settings.service_name,
+        version=__version__,
+        redactor=Redactor(redact_ip_addresses=settings.log_redact_ip_addresses),
+    )
+    return settings
+
+
+def _embedded(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.embedded_db_dir, settings.embedded_db_port)
+
+
+def _migrate(settings: Settings) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from purpose_agent.db.migrate import upgrade
+
+    try:
+        upgrade(settings.sqlalchemy_url())
+    except OperationalError:
+        hint = "start it with `purpose-agent db start`" if settings.uses_embedded_db else "check DATABASE_URL"
+        raise _fail(f"cannot reach the database; {hint}") from None
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+    from purpose_agent.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=False,
+        # Client addresses from X-Forwarded-For are trusted only from configured proxies (security issue).
+        proxy_headers=False,
+    )
+    try:
+        uvicorn.Server(config).run()
+    except KeyboardInterrupt:
+        # uvicorn re-raises Ctrl-C after its graceful shutdown; by then all is closed.
+        pass
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    typer.echo(__version__)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply the database migrations (DATABASE_URL, or the embedded database)."""
+    settings = _settings()
+    _migrate(settings)
+    typer.echo("database is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to bind (default: HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to bind (default: PORT).")] = None,
+) -> None:
+    """Serve the HTTP API in the foreground."""
+    _serve(_settings(), host, port)
+
+
+@app.command()
+def up() -> None:
+    """Start the embedded database if used, migrate, and serve the API; Ctrl-C stops all it started."""
+    settings = _settings()
+    database = _embedded(settings) if settings.uses_embedded_db else None
+    started_database = False
+    if database is not None:
+        started_database = not database.status().running
+        try:
+            database.start(databases=(settings.embedded_db_name,))
+        except EmbeddedDatabaseError as exc:
+            raise _fail(str(exc)) from None
+    try:
+        _migrate(settings)
+        base = f"http://{settings.host}:{settings.port}"
+        typer.echo(f"Purpose-Agent {__version__} is starting at {base}")
+        typer.echo(f"  API docs:  {base}/api/docs")
+        typer.echo(f"  health:    {base}/health  and  {base}/health/ready")
+        typer.echo("  stop with Ctrl-C")
+        _serve(settings, None, None)
+    finally:
+        if database is not None and started_database:
+            database.stop()
+            typer.echo("embedded database stopped")
+
+
+@app.command()
+def worker() -> None:
+    """Run the background worker until stopped (the job queue arrives with knowledge ingestion)."""
+    _settings()
+
+    async def wait_for_stop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        typer.echo("worker running; no job kinds are registered yet; stop with Ctrl-C")
+        await stop.wait()
+
+    asyncio.run(wait_for_stop())
+
+
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded database (creating it on first use) and create the application database."""
+    settings = _settings()
+    if not settings.uses_embedded_db:
+        raise _fail("DATABASE_URL is set: the embedded database is not used")
+    try:
+        status = _embedded(settings).start(databases=(settings.embedded_db_name,))
+    except EmbeddedDatabaseError as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"embedded database running: pid {status.pid}, 127.0.0.1:{status.port}, {status.data_dir}")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded database."""
+    settings = _settings()
+    stopped = _embedded(settings).stop()
+    typer.echo("embedded database stopped" if stopped else "embedded database was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Say whether the embedded database runs; exit 1 when it does not."""
+    settings = _settings()
+    status = _embedded(settings).status()
+    if not status.running:
+        typer.echo(f"embedded database is not running ({status.data_dir})")
+        raise typer.Exit(code=1)
+    typer.echo(f"embedded database running: pid {status.pid}, 127.0.0.1:{status.port}, {status.data_dir}")

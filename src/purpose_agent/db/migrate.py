@@ -1,0 +1,34 @@
+"""Apply the Alembic migrations shipped inside the package, from code or from the command line."""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic configuration for `database_url` that needs no alembic.ini on disk."""
+    config = Config()
+    config.set_main_option("script_location", "purpose_agent.db:migrations")
+    # ConfigParser interpolation would read a '%' in a password as a reference.
+    config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
+    return config
+
+
+def upgrade(database_url: str, revision: str = "head") -> None:
+    """Bring the schema of `database_url` up to `revision`."""
+    command.upgrade(alembic_config(database_url), revision)
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at, or None before the first migration."""
+    from alembic.runtime.migration import MigrationContext
+    from sqlalchemy import create_engine
+    from sqlalchemy.pool import NullPool
+
+    engine = create_engine(database_url, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()

@@ -1,0 +1,42 @@
+"""Liveness and readiness: public, cheap, and honest about what failed."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from purpose_agent import __version__
+from purpose_agent.health.schemas import CheckRead, Liveness, Readiness
+from purpose_agent.health.service import CheckStatus, ReadinessService
+from purpose_agent.kit.problems import ServiceUnavailable, problem_responses
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+class NotReady(ServiceUnavailable):
+    title = "Not ready"
+    slug = "not-ready"
+
+
+@router.get("")
+async def liveness() -> Liveness:
+    """The process is up and serving; no dependency is called."""
+    return Liveness(status="ok", version=__version__)
+
+
+@router.get("/ready", responses=problem_responses(NotReady))
+async def readiness(request: Request) -> Readiness:
+    """Every dependency this process needs answers; 503 problem naming those that do not."""
+    service: ReadinessService = request.app.state.readiness
+    results = await service.check()
+    checks = {
+        result.name: CheckRead(status=result.status, latency_ms=result.latency_ms, detail=result.detail)
+        for result in results
+    }
+    failed = [result.name for result in results if result.status is CheckStatus.failed]
+    if failed:
+        raise NotReady(
+            f"Not ready: {', '.join(failed)} failed.",
+            failed=failed,
+            checks={name: check.model_dump() for name, check in checks.items()},
+        )
+    return Readiness(status="ready", checks=checks)

@@ -1,0 +1,23 @@
+"""Shapes of the health responses."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from purpose_agent.health.service import CheckStatus
+
+
+class Liveness(BaseModel):
+    status: str
+    version: str
+
+
+class CheckRead(BaseModel):
+    status: CheckStatus
+    latency_ms: float | None = None
+    detail: str | None = None
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, CheckRead]

@@ -1,0 +1,90 @@
+"""Readiness checks: each dependency answers a cheap question, timed, within a deadline.
+
+Readiness never calls a paid API: the checks touch only our own database and Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from redis.asyncio import Redis
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+
+class CheckStatus(StrEnum):
+    ok = "ok"
+    failed = "failed"
+    skipped = "skipped"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    status: CheckStatus
+    latency_ms: float | None = None
+    detail: str | None = None
+
+
+Probe = Callable[[], Awaitable[None]]
+
+
+async def run_check(name: str, probe: Probe, timeout: float) -> CheckResult:
+    """Run one probe; a timeout or any error is a failure whose detail names its kind, not its text."""
+    started = time.perf_counter()
+    try:
+        await asyncio.wait_for(probe(), timeout)
+    except TimeoutError:
+        return CheckResult(name, CheckStatus.failed, _elapsed_ms(started), f"no answer within {timeout}s")
+    except Exception as exc:
+        # The exception's class, not its message: messages can carry hosts and credentials.
+        return CheckResult(
+            name, CheckStatus.failed, _elapsed_ms(started), f"unreachable ({type(exc).__name__})"
+        )
+    return CheckResult(name, CheckStatus.ok, _elapsed_ms(started))
+
+
+def _elapsed_ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)
+
+
+def database_probe(engine: AsyncEngine) -> Probe:
+    """Probe that runs `SELECT 1` on a pooled connection."""
+
+    async def probe() -> None:
+        async with engine.connect() as connection:
+            await connection.execute(text("SELECT 1"))
+
+    return probe
+
+
+def redis_probe(redis: Redis) -> Probe:
+    """Probe that sends PING."""
+
+    async def probe() -> None:
+        await redis.ping()
+
+    return probe
+
+
+class ReadinessService:
+    """The dependencies this process needs, checked side by side."""
+
+    def __init__(self, engine: AsyncEngine, redis: Redis | None, timeout: float) -> None:
+        self.engine = engine
+        self.redis = redis
+        self.timeout = timeout
+
+    async def check(self) -> list[CheckResult]:
+        """Every check's result; Redis is `skipped` when none is configured."""
+        checks = [run_check("database", database_probe(self.engine), self.timeout)]
+        if self.redis is not None:
+            checks.append(run_check("redis", redis_probe(self.redis), self.timeout))
+        results = list(await asyncio.gather(*checks))
+        if self.redis is None:
+            results.append(CheckResult("redis", CheckStatus.skipped, detail="REDIS_URL is not set"))
+        return results

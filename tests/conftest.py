@@ -1,0 +1,172 @@
+"""Test infrastructure: one real PostgreSQL (with pgvector) and one real Redis for the whole run.
+
+The embedded server of `.data/postgres` is started once (unless TEST_DATABASE_URL names another
+server), a fresh `purpose_agent_test` database is migrated once, and every test runs inside a
+transaction that is rolled back at its end.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import ASGITransport, AsyncClient
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from purpose_agent import __version__
+from purpose_agent.app import create_app
+from purpose_agent.db.embedded import EmbeddedPostgres
+from purpose_agent.db.engine import create_engine
+from purpose_agent.db.migrate import upgrade
+from purpose_agent.kit.logging import configure_logging
+from purpose_agent.kit.redaction import Redactor
+from purpose_agent.settings import Settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+TEST_DATABASE = "purpose_agent_test"
+
+
+def _as_sqlalchemy_url(url: str) -> str:
+    return Settings(database_url=url, _env_file=None).sqlalchemy_url()
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A migrated, empty test database; the embedded server is stopped afterwards if we started it."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        url = _as_sqlalchemy_url(external)
+        upgrade(url)
+        yield url
+        return
+
+    port = int(os.environ.get("EMBEDDED_DB_PORT", "5433"))
+    server = EmbeddedPostgres(PROJECT_ROOT / ".data" / "postgres", port)
+    was_running = server.status().running
+    server.start()
+    server.drop_database(TEST_DATABASE)
+    server.create_database(TEST_DATABASE)
+    url = _as_sqlalchemy_url(server.url(TEST_DATABASE))
+    upgrade(url)
+    yield url
+    if not was_running:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis the tests share (`make test` makes sure one answers)."""
+    return os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture
+def settings(database_url: str, redis_url: str) -> Settings:
+    """Settings as a test deployment would have them, ignoring any `.env` in the working tree."""
+    return Settings(
+        _env_file=None,
+        database_url=database_url,
+        redis_url=redis_url,
+        database_connect_timeout_seconds=2,
+        readiness_timeout_seconds=2,
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url, pool_size=5, connect_timeout=5)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection inside a transaction that is rolled back when the test ends."""
+    async with engine.connect() as connection:
+        transaction = await connection.begin()
+        yield connection
+        await transaction.rollback()
+
+
+@pytest.fixture
+def test_sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    """Sessions whose commits become savepoints of the test's transaction."""
+    return async_sessionmaker(
+        bind=connection, expire_on_commit=False, join_transaction_mode="create_savepoint"
+    )
+
+
+@pytest.fixture
+async def session(test_sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with test_sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def redis_prefix() -> str:
+    """A key prefix no other test run uses, so tests never need to flush a shared Redis."""
+    return f"test:{uuid.uuid4().hex}:"
+
+
+class LogCapture:
+    """The JSON lines our logging wrote during a test, parsed."""
+
+    def __init__(self, stream: io.StringIO) -> None:
+        self.stream = stream
+
+    @property
+    def text(self) -> str:
+        return self.stream.getvalue()
+
+    def records(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.text.splitlines() if line.strip()]
+
+
+@pytest.fixture
+def logs() -> LogCapture:
+    """Route the process's logs, through the real formatter and redactor, into a buffer."""
+    stream = io.StringIO()
+    configure_logging(
+        level="INFO",
+        service="purpose-agent",
+        version=__version__,
+        redactor=Redactor(redact_ip_addresses=True),
+        stream=stream,
+    )
+    return LogCapture(stream)
+
+
+@pytest.fixture
+async def app(
+    settings: Settings,
+    engine: AsyncEngine,
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+    logs: LogCapture,
+) -> AsyncIterator[FastAPI]:
+    """The real application, running its lifespan, with request sessions inside the test transaction."""
+    application = create_app(settings, engine=engine)
+    async with LifespanManager(application):
+        application.state.sessionmaker = test_sessionmaker
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    transport = ASGITransport(app=app, raise_app_exceptions=False)
+    async with AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client

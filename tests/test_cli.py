@@ -1,0 +1,218 @@
+"""The `purpose-agent` command as a new user runs it: `up` on a fresh data folder, then Ctrl-C.
+
+Each service here is a real process: its own embedded PostgreSQL in a temporary folder on a free
+port, the API on another free port, stopped by process id at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from purpose_agent import __version__
+
+COMMAND = str(Path(sys.executable).with_name("purpose-agent"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class Service:
+    """One `purpose-agent up` in its own folder, with its output kept in a file."""
+
+    def __init__(self, workdir: Path, redis_url: str) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.db_port = free_port()
+        self.output = workdir / "output.log"
+        self.env = {
+            **{key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "PORT"}},
+            "PORT": str(self.port),
+            "EMBEDDED_DB_PORT": str(self.db_port),
+            "DATA_DIR": str(workdir / ".data"),
+            "REDIS_URL": redis_url,
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [COMMAND, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=120
+        )
+
+    def start(self) -> None:
+        with self.output.open("ab") as sink:
+            self.process = subprocess.Popen(
+                [COMMAND, "up"], cwd=self.workdir, env=self.env, stdout=sink, stderr=sink
+            )
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, self.output.read_text()
+            try:
+                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"the service did not come up:\n{self.output.read_text()}")
+
+    def interrupt(self) -> int:
+        """Ctrl-C, as a user would press it; returns the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        code = self.process.wait(timeout=60)
+        self.process = None
+        return code
+
+    def kill(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=30)
+        self.run("db", "stop")
+
+    def log_records(self) -> list[dict[str, Any]]:
+        lines = self.output.read_text().splitlines()
+        return [json.loads(line) for line in lines if line.startswith("{")]
+
+
+@pytest.fixture
+def service(tmp_path: Path, redis_url: str) -> Iterator[Service]:
+    service = Service(tmp_path, redis_url)
+    yield service
+    service.kill()
+
+
+def test_version_prints_the_package_version(service: Service) -> None:
+    result = service.run("version")
+    assert result.returncode == 0
+    assert result.stdout.strip() == __version__
+
+
+def test_a_bad_setting_stops_the_start_with_one_line(service: Service) -> None:
+    service.env["PORT"] = "eighty"
+    result = service.run("serve")
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith("error: invalid setting PORT:")
+
+
+def test_up_serves_logs_and_stops_cleanly_and_reuses_data(service: Service) -> None:
+    service.start()
+    output = service.output.read_text()
+    assert f"http://127.0.0.1:{service.port}/api/docs" in output
+
+    ready = httpx.get(f"{service.base_url}/health/ready")
+    assert ready.status_code == 200
+    assert ready.json()["checks"]["database"]["status"] == "ok"
+
+    missing = httpx.get(f"{service.base_url}/no/such/route", headers={"X-Request-ID": "abc-123"})
+    assert missing.status_code == 404
+    assert missing.json()["request_id"] == "abc-123"
+
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
+        conn.execute("CREATE TABLE kept_between_runs (id int)")
+
+    assert service.interrupt() == 0
+    assert service.run("db", "status").returncode == 1, "Ctrl-C stops the database that `up` started"
+
+    lines = [record for record in service.log_records() if record.get("request_id") == "abc-123"]
+    assert [line["event"] for line in lines] == ["request"]
+    assert lines[0]["status"] == 404
+    assert lines[0]["path"] == "/no/such/route"
+
+    # A second run reuses the data folder.
+    service.start()
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
+        assert conn.execute("SELECT to_regclass('kept_between_runs')").fetchone() == ("kept_between_runs",)
+    assert service.interrupt() == 0
+
+
+def test_readiness_names_the_database_when_it_is_stopped(service: Service) -> None:
+    service.start()
+    assert httpx.get(f"{service.base_url}/health/ready").status_code == 200
+
+    assert service.run("db", "stop").returncode == 0
+    response = httpx.get(f"{service.base_url}/health/ready", timeout=10)
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["failed"] == ["database"]
+    assert httpx.get(f"{service.base_url}/health").status_code == 200
+
+
+CANARIES = {
+    "email": "canary.person@example.com",
+    "card": "4111 1111 1111 1111",
+    "card_compact": "4111111111111111",
+    "token": "canaryBearerToken0123456789abcdef",
+    "phone": "+1 415 555 0199",
+}
+
+
+def test_personal_data_in_requests_never_reaches_the_logs(service: Service) -> None:
+    service.start()
+    body = {"contact": CANARIES["email"], "card": CANARIES["card"], "phone": CANARIES["phone"]}
+    headers = {"Authorization": f"Bearer {CANARIES['token']}", "X-Request-ID": "canary-1"}
+    # In the body, the headers and the (logged) path; the routes do not exist, so they fail too.
+    httpx.post(f"{service.base_url}/api/chat", json=body, headers=headers)
+    httpx.get(
+        f"{service.base_url}/users/{CANARIES['email']}/cards/{CANARIES['card_compact']}", headers=headers
+    )
+    service.interrupt()
+
+    output = service.output.read_text()
+    records = service.log_records()
+    paths = [record["path"] for record in records if record.get("request_id") == "canary-1"]
+    assert paths == ["/api/chat", "/users/[EMAIL]/cards/[CARD]"]
+    for canary in CANARIES.values():
+        assert canary not in output
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+def test_api_docs_render_in_headless_chromium_without_network(service: Service, tmp_path: Path) -> None:
+    service.start()
+    result = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chromium'}",
+            # Only our own server is reachable: any other host would fail to resolve.
+            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            f"{service.base_url}/api/docs",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    dom = result.stdout
+    assert 'class="swagger-ui"' in dom
+    assert "Purpose-Agent" in dom
+    assert "/health/ready" in dom, "the operations of the OpenAPI document are rendered"

@@ -1,0 +1,84 @@
+"""Settings are validated once; a bad value is refused in one line that names the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from purpose_agent.settings import AppEnv, LogLevel, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def empty_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run each test where no `.env` exists, with none of our variables set."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("HOST", "PORT", "APP_ENV", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "EMBEDDED_DB_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+def test_defaults_need_no_configuration() -> None:
+    settings = load_settings()
+    assert settings.host == "127.0.0.1"
+    assert settings.port == 8000
+    assert settings.app_env is AppEnv.development
+    assert settings.uses_embedded_db
+    assert settings.sqlalchemy_url() == "postgresql+psycopg://postgres@127.0.0.1:5433/purpose_agent"
+
+
+def test_environment_overrides_and_normalises(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9001")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db:5432/agents")
+    settings = load_settings()
+    assert settings.port == 9001
+    assert settings.log_level is LogLevel.debug
+    assert settings.app_env is AppEnv.production
+    assert not settings.uses_embedded_db
+    assert settings.sqlalchemy_url() == "postgresql+psycopg://app:pw@db:5432/agents"
+
+
+def test_dotenv_file_is_read(empty_workdir: Path) -> None:
+    (empty_workdir / ".env").write_text("PORT=8123\nREDIS_URL=redis://127.0.0.1:6380/1\n")
+    settings = load_settings()
+    assert settings.port == 8123
+    assert settings.redis_url == "redis://127.0.0.1:6380/1"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("PORT", "eighty"),
+        ("PORT", "70000"),
+        ("APP_ENV", "staging"),
+        ("LOG_LEVEL", "chatty"),
+        ("DATABASE_URL", "mysql://root@localhost/db"),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+    ],
+)
+def test_a_bad_value_is_one_line_naming_the_setting(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(f"invalid setting {name}:")
+
+
+def test_a_refused_credential_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "mysql://root:s3cret-pass@localhost/db")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "s3cret-pass" not in str(caught.value)
+
+
+def test_env_example_documents_every_setting() -> None:
+    from purpose_agent.settings import Settings
+
+    example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")}
+    assert documented == {name.upper() for name in Settings.model_fields}
