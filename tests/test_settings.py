@@ -80,5 +80,7 @@ def test_env_example_documents_every_setting() -> None:
     from purpose_agent.settings import Settings
 
     example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
-    documented = {line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")}
+    documented = {
+        line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")
+    }
     assert documented == {name.upper() for name in Settings.model_fields}

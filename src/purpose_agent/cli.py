@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from typing import Annotated
 
@@ -68,11 +69,9 @@ def _serve(settings: Settings, host: str | None, port: int | None) -> None:
         # Client addresses from X-Forwarded-For are trusted only from configured proxies (security issue).
         proxy_headers=False,
     )
-    try:
+    # uvicorn re-raises Ctrl-C after its graceful shutdown; by then all is closed.
+    with contextlib.suppress(KeyboardInterrupt):
         uvicorn.Server(config).run()
-    except KeyboardInterrupt:
-        # uvicorn re-raises Ctrl-C after its graceful shutdown; by then all is closed.
-        pass
 
 
 @app.command()
