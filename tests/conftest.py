@@ -1,6 +1,6 @@
 """Test infrastructure: one real PostgreSQL (with pgvector) and one real Redis for the whole run.
 
-The embedded server of `.data/postgres` is started once (unless TEST_DATABASE_URL names another
+An embedded server in `.data/test-postgres` is started once (unless TEST_DATABASE_URL names another
 server), a fresh `purpose_agent_test` database is migrated once, and every test runs inside a
 transaction that is rolled back at its end.
 """
@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -35,6 +36,14 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "purpose_agent_test"
 
 
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
 def _as_sqlalchemy_url(url: str) -> str:
     return Settings(database_url=url, _env_file=None).sqlalchemy_url()
 
@@ -49,8 +58,12 @@ def database_url() -> Iterator[str]:
         yield url
         return
 
-    port = int(os.environ.get("EMBEDDED_DB_PORT", "5433"))
-    server = EmbeddedPostgres(PROJECT_ROOT / ".data" / "postgres", port)
+    # A server of its own, apart from the one `make run` uses, on a port nobody else holds.
+    data_dir = PROJECT_ROOT / ".data" / "test-postgres"
+    left_running = EmbeddedPostgres(data_dir, 0).status()
+    server = EmbeddedPostgres(
+        data_dir, left_running.port if left_running.running and left_running.port else free_port()
+    )
     was_running = server.status().running
     server.start()
     server.drop_database(TEST_DATABASE)

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,15 +22,9 @@ import psycopg
 import pytest
 
 from purpose_agent import __version__
+from tests.conftest import free_port
 
 COMMAND = str(Path(sys.executable).with_name("purpose-agent"))
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 class Service:

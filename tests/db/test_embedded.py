@@ -11,13 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.db.embedded import EmbeddedDatabaseError, EmbeddedPostgres
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from tests.conftest import free_port
 
 
 def test_start_status_stop_and_restart_keeps_data(tmp_path: Path) -> None:

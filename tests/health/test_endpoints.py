@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 
 import pytest
@@ -12,13 +11,7 @@ from httpx import ASGITransport, AsyncClient
 from purpose_agent import __version__
 from purpose_agent.app import create_app
 from purpose_agent.settings import Settings
-
-
-def closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
+from tests.conftest import free_port
 
 
 async def client_for(settings: Settings) -> AsyncIterator[AsyncClient]:
@@ -48,7 +41,7 @@ async def test_ready_when_database_and_redis_answer(client: AsyncClient) -> None
 @pytest.fixture
 async def client_without_database(settings: Settings) -> AsyncIterator[AsyncClient]:
     broken = settings.model_copy(
-        update={"database_url": f"postgresql://postgres@127.0.0.1:{closed_port()}/nothing"}
+        update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"}
     )
     async for client in client_for(broken):
         yield client
@@ -70,7 +63,7 @@ async def test_not_ready_names_the_database_when_it_is_down(client_without_datab
 
 @pytest.fixture
 async def client_without_redis(settings: Settings) -> AsyncIterator[AsyncClient]:
-    broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{closed_port()}/0"})
+    broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     async for client in client_for(broken):
         yield client
 
