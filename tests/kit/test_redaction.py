@@ -128,7 +128,8 @@ PHONES = st.one_of(
     st.builds("{}-{}-{}".format, digits(3), digits(3), digits(4)),
     st.builds("{}.{}.{}".format, digits(3), digits(3), digits(4)),
 )
-IPS = st.ip_addresses().map(str).filter(lambda address: address != "::")
+# Loopback and unspecified addresses are the machine's own and stay readable (tested below).
+IPS = st.ip_addresses().filter(lambda address: not (address.is_loopback or address.is_unspecified)).map(str)
 
 KINDS: list[tuple[str, st.SearchStrategy[str]]] = [
     ("[JWT]", JWTS),
@@ -413,3 +414,9 @@ def test_usage_counts_named_like_tokens_stay_readable() -> None:
 def test_the_password_of_a_connection_url_is_redacted() -> None:
     text = "cannot reach postgresql://agent:Sup3r-Secret@db.internal:5432/app"
     assert Redactor().redact_text(text) == f"cannot reach postgresql://agent:{REDACTED}@db.internal:5432/app"
+
+
+@pytest.mark.parametrize("own", ["127.0.0.1", "0.0.0.0", "[::1]", "127.10.0.3"])
+def test_the_machines_own_addresses_stay_readable(own: str) -> None:
+    line = f"Uvicorn running on http://{own}:8000"
+    assert Redactor().redact_text(line) == line

@@ -75,6 +75,8 @@ def configure_logging(
     root.setLevel(level)
     # Our access line replaces uvicorn's; its error logger keeps going through the root handler.
     logging.getLogger("uvicorn.access").disabled = True
+    # Alembic announces each of its plugins at INFO; the migrations it runs stay visible.
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True

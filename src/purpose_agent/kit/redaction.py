@@ -193,10 +193,20 @@ def _ipv6(match: re.Match[str]) -> str:
     if candidate == "::":
         return candidate
     try:
-        ipaddress.IPv6Address(candidate)
+        address = ipaddress.IPv6Address(candidate)
     except ValueError:
         return candidate
-    return "[IP]"
+    return candidate if _is_own_address(address) else "[IP]"
+
+
+def _is_own_address(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    # Loopback and "any" addresses are this machine's own (bind and listen lines), never a person's.
+    return address.is_loopback or address.is_unspecified
+
+
+def _ipv4(match: re.Match[str]) -> str:
+    candidate = match.group()
+    return candidate if _is_own_address(ipaddress.IPv4Address(candidate)) else "[IP]"
 
 
 class Redactor:
@@ -217,7 +227,7 @@ class Redactor:
             (_PHONE_NA, "[PHONE]"),
         ]
         if redact_ip_addresses:
-            rules += [(_IPV6, _ipv6), (_IPV4, "[IP]")]
+            rules += [(_IPV6, _ipv6), (_IPV4, _ipv4)]
         self._rules: Final = tuple(rules)
 
     def redact_text(self, text: str) -> str:
