@@ -28,5 +28,10 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 
 "$VENV/bin/python" -m pip install --quiet --upgrade pip
-"$VENV/bin/python" -m pip install --quiet -e '.[dev]'
+# llama-cpp-python has no wheel on PyPI and compiles for minutes; a prebuilt one may sit beside the
+# project (PURPOSE_AGENT_WHEELS, or ../shared/wheels on our own machines). Without it, pip compiles.
+wheels=${PURPOSE_AGENT_WHEELS:-../shared/wheels}
+find_links=()
+if [ -d "$wheels" ]; then find_links=(--find-links "$wheels"); fi
+"$VENV/bin/python" -m pip install --quiet "${find_links[@]}" -e '.[dev]'
 echo "installed into $VENV"

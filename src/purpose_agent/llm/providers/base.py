@@ -1,0 +1,55 @@
+"""The interface every vendor adapter implements, and the configuration each one takes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from purpose_agent.llm.types import ChatRequest, Completion, StreamPart
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderConfig:
+    """What an adapter needs: where to call, with which key and model, and how long to wait."""
+
+    name: str
+    model: str
+    api_key: str | None = None
+    base_url: str | None = None
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+    max_retries: int = 2
+    options: dict[str, str] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """One LLM vendor behind its official SDK. Every failure leaves as `ProviderError`."""
+
+    @property
+    def name(self) -> str:
+        """The provider's name in the chain, e.g. `openai`."""
+        ...
+
+    @property
+    def model(self) -> str:
+        """The model used when a request names none."""
+        ...
+
+    @property
+    def configured(self) -> bool:
+        """True when it has what it needs to be called (credentials, a model file, a host)."""
+        ...
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        """The whole answer at once."""
+        ...
+
+    def stream(self, request: ChatRequest) -> AsyncIterator[StreamPart]:
+        """Text deltas in order, then exactly one `StreamEnd`; a cut stream raises `ProviderError`."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the HTTP client (or model) held since construction."""
+        ...
