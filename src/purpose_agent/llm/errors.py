@@ -29,7 +29,12 @@ class FailureReason(StrEnum):
 
 # Worth another try at the same provider after a pause.
 RETRYABLE = frozenset(
-    {FailureReason.connect_error, FailureReason.timeout, FailureReason.rate_limited, FailureReason.server_error}
+    {
+        FailureReason.connect_error,
+        FailureReason.timeout,
+        FailureReason.rate_limited,
+        FailureReason.server_error,
+    }
 )
 
 
@@ -78,6 +83,8 @@ class AllProvidersFailed(LLMError):
     """Every provider of the chain failed; `attempts` holds each failure in order."""
 
     def __init__(self, attempts: list[Attempt]) -> None:
-        summary = "; ".join(f"{a.provider}: {a.reason.value}" for a in attempts) or "no provider is configured"
+        summary = (
+            "; ".join(f"{a.provider}: {a.reason.value}" for a in attempts) or "no provider is configured"
+        )
         super().__init__(f"every provider failed ({summary})")
         self.attempts = attempts

@@ -7,8 +7,10 @@ from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
 from purpose_agent.db.base import Base
+from purpose_agent.db.models import import_all_models
 
 config = context.config
+import_all_models()
 
 
 def run_migrations_online() -> None:

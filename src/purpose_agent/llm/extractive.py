@@ -1,0 +1,39 @@
+"""The last tier: when every model fails, quote the most relevant passages with their citations.
+
+It calls nothing and cannot fail, so a user with retrieved knowledge always gets an answer,
+labelled `model_used = "extractive"` so that no one mistakes it for a model's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from purpose_agent.llm.types import Passage
+
+EXTRACTIVE_MODEL = "extractive"
+INTRODUCTION = (
+    "No language model is reachable right now. These passages of the knowledge base match your question:"
+)
+MAX_QUOTE_CHARS = 600
+
+
+def _where(passage: Passage) -> str:
+    parts = [passage.source]
+    if passage.page is not None:
+        parts.append(f"page {passage.page}")
+    if passage.heading:
+        parts.append(passage.heading)
+    return ", ".join(parts)
+
+
+def _quote(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_QUOTE_CHARS else text[: MAX_QUOTE_CHARS - 1].rstrip() + "…"
+
+
+def extractive_answer(passages: Sequence[Passage], limit: int = 3) -> str:
+    """The best `limit` passages by score, each quoted with its citation number and origin."""
+    best = sorted(passages, key=lambda passage: passage.score, reverse=True)[:limit]
+    lines = [INTRODUCTION, ""]
+    lines += [f'[{passage.index}] "{_quote(passage.text)}" ({_where(passage)})' for passage in best]
+    return "\n".join(lines)
