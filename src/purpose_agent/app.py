@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from purpose_agent import __version__
+from purpose_agent.composition import build_router
 from purpose_agent.db.engine import create_engine, create_sessionmaker
 from purpose_agent.health.endpoints import router as health_router
 from purpose_agent.health.service import ReadinessService
@@ -42,11 +43,15 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         app.state.engine = db_engine
         app.state.sessionmaker = create_sessionmaker(db_engine)
         app.state.redis = redis
-        app.state.readiness = ReadinessService(db_engine, redis, settings.readiness_timeout_seconds)
+        router, recorder = build_router(settings, redis, app.state.sessionmaker)
+        app.state.llm_router = router
+        app.state.readiness = ReadinessService(db_engine, redis, settings.readiness_timeout_seconds, router)
         log.info("started", env=settings.app_env.value)
         try:
             yield
         finally:
+            await recorder.drain()
+            await router.aclose()
             if redis is not None:
                 await redis.aclose()
             if owned_engine:

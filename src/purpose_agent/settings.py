@@ -11,7 +11,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -28,6 +28,42 @@ class LogLevel(StrEnum):
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+KNOWN_PROVIDERS = ("gemini", "openai", "anthropic", "ollama", "local")
+DEFAULT_MODELS = {
+    "gemini": "gemini-2.5-flash",
+    "openai": "gpt-4o",
+    "anthropic": "claude-sonnet-4-5",
+    "ollama": "",
+    "local": "smollm2-135m-instruct",
+}
+# US dollars per million prompt and completion tokens, for the usage records' cost estimate.
+DEFAULT_PRICES = {
+    "gemini/gemini-2.5-flash": (0.30, 2.50),
+    "openai/gpt-4o": (2.50, 10.00),
+    "anthropic/claude-sonnet-4-5": (3.00, 15.00),
+}
+
+
+class ProviderSettings(BaseSettings):
+    """One LLM provider, read from variables with its prefix: OPENAI_API_KEY, OPENAI_MODEL, ..."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    api_key: SecretStr | None = None
+    base_url: str | None = None
+    model: str = ""
+    connect_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5.0
+    read_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    # The built-in local provider only: a GGUF file instead of the bundled SmolLM2.
+    model_path: str | None = None
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: object) -> object:
+        return None if value == "" else value
 
 
 class Settings(BaseSettings):
@@ -56,6 +92,22 @@ class Settings(BaseSettings):
     # Empty means: no Redis; counters stay in memory of one process.
     redis_url: str = ""
 
+    llm_chain: str = ",".join(KNOWN_PROVIDERS)
+    llm_deadline_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
+    llm_heartbeat_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
+    llm_retry_base_seconds: Annotated[float, Field(ge=0, le=10)] = 0.25
+    llm_retry_cap_seconds: Annotated[float, Field(ge=0, le=60)] = 4.0
+    llm_breaker_failure_threshold: Annotated[int, Field(ge=1, le=100)] = 5
+    llm_breaker_failure_rate: Annotated[float, Field(gt=0, le=1)] = 0.5
+    llm_breaker_minimum_calls: Annotated[int, Field(ge=1, le=10_000)] = 10
+    llm_breaker_window_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    llm_breaker_cooldown_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    llm_extractive_fallback: bool = True
+    # Provider settings given directly (JSON by name) instead of through the OPENAI_... variables.
+    llm_providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    # JSON {"provider/model": [prompt, completion]}, US dollars per million tokens, over the defaults.
+    llm_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
+
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     readiness_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
 
@@ -74,6 +126,43 @@ class Settings(BaseSettings):
         if value and not value.startswith(schemes):
             raise ValueError(f"must start with one of {', '.join(schemes)}")
         return value
+
+    @field_validator("llm_chain")
+    @classmethod
+    def _known_providers(cls, value: str) -> str:
+        names = [name.strip() for name in value.split(",") if name.strip()]
+        unknown = [name for name in names if name not in KNOWN_PROVIDERS]
+        if unknown:
+            raise ValueError(f"unknown provider {unknown[0]!r} (known: {', '.join(KNOWN_PROVIDERS)})")
+        if len(set(names)) != len(names):
+            raise ValueError("a provider appears twice")
+        return ",".join(names)
+
+    @property
+    def chain(self) -> list[str]:
+        return [name for name in self.llm_chain.split(",") if name]
+
+    def provider_settings(self) -> dict[str, ProviderSettings]:
+        """Each provider of the chain with its settings; a bad value raises `SettingsError` naming it."""
+        providers = {}
+        for name in self.chain:
+            prefix = f"{name.upper()}_"
+            if name in self.llm_providers:
+                provider = self.llm_providers[name].model_copy()
+            else:
+                try:
+                    provider = ProviderSettings(_env_prefix=prefix)
+                except ValidationError as exc:
+                    raise SettingsError(describe_settings_error(exc, prefix=prefix)) from None
+            if not provider.model:
+                provider.model = DEFAULT_MODELS[name]
+            if not provider.model:
+                raise SettingsError(f"invalid setting {prefix}MODEL: {name} is in LLM_CHAIN but has no model")
+            providers[name] = provider
+        return providers
+
+    def prices(self) -> dict[str, tuple[float, float]]:
+        return {**DEFAULT_PRICES, **self.llm_prices}
 
     @property
     def uses_embedded_db(self) -> bool:
@@ -101,16 +190,18 @@ class SettingsError(Exception):
 def load_settings() -> Settings:
     """Read and validate the settings, turning a validation failure into one clear line."""
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from None
+    settings.provider_settings()  # validated now, so a bad provider setting stops the start
+    return settings
 
 
-def describe_settings_error(exc: ValidationError) -> str:
+def describe_settings_error(exc: ValidationError, prefix: str = "") -> str:
     """One line per bad setting, each naming the environment variable and why it is refused."""
     problems = []
     for error in exc.errors():
-        name = ".".join(str(part) for part in error["loc"]).upper() or "settings"
+        name = prefix + ".".join(str(part) for part in error["loc"]).upper() or "settings"
         # The value itself is not echoed: it may be a credential.
         problems.append(f"invalid setting {name}: {error['msg']}")
     return "; ".join(problems)

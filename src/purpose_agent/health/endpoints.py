@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 
 from purpose_agent import __version__
-from purpose_agent.health.schemas import CheckRead, Liveness, Readiness
+from purpose_agent.health.schemas import CheckRead, Liveness, ProviderRead, Readiness
 from purpose_agent.health.service import CheckStatus, ReadinessService
 from purpose_agent.kit.problems import ServiceUnavailable, problem_responses
 
@@ -32,11 +32,15 @@ async def readiness(request: Request) -> Readiness:
         result.name: CheckRead(status=result.status, latency_ms=result.latency_ms, detail=result.detail)
         for result in results
     }
+    providers = {
+        name: ProviderRead.model_validate(state) for name, state in (await service.providers()).items()
+    }
     failed = [result.name for result in results if result.status is CheckStatus.failed]
     if failed:
         raise NotReady(
             f"Not ready: {', '.join(failed)} failed.",
             failed=failed,
             checks={name: check.model_dump() for name, check in checks.items()},
+            providers={name: provider.model_dump() for name, provider in providers.items()},
         )
-    return Readiness(status="ready", checks=checks)
+    return Readiness(status="ready", checks=checks, providers=providers)

@@ -18,6 +18,14 @@ class CheckRead(BaseModel):
     detail: str | None = None
 
 
+class ProviderRead(BaseModel):
+    configured: bool
+    in_chain: bool
+    model: str
+    breaker: str
+
+
 class Readiness(BaseModel):
     status: str
     checks: dict[str, CheckRead]
+    providers: dict[str, ProviderRead]

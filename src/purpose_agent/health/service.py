@@ -15,6 +15,8 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from purpose_agent.llm.router import LLMRouter
+
 
 class CheckStatus(StrEnum):
     ok = "ok"
@@ -74,10 +76,15 @@ def redis_probe(redis: Redis) -> Probe:
 class ReadinessService:
     """The dependencies this process needs, checked side by side."""
 
-    def __init__(self, engine: AsyncEngine, redis: Redis | None, timeout: float) -> None:
+    def __init__(self, engine: AsyncEngine, redis: Redis | None, timeout: float, router: LLMRouter) -> None:
         self.engine = engine
         self.redis = redis
         self.timeout = timeout
+        self.router = router
+
+    async def providers(self) -> dict[str, dict[str, str | bool]]:
+        """The LLM providers as configured, with their breakers; read from state, never by calling one."""
+        return await self.router.status()
 
     async def check(self) -> list[CheckResult]:
         """Every check's result; Redis is `skipped` when none is configured."""

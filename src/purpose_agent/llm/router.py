@@ -129,6 +129,19 @@ class LLMRouter:
         """Providers that were asked for but lack what they need; never called."""
         return [name for name, provider in self.providers.items() if not provider.configured]
 
+    async def status(self) -> dict[str, dict[str, str | bool]]:
+        """Each provider: whether it is configured, in the default chain, and its breaker's state."""
+        now = self._now()
+        return {
+            name: {
+                "configured": provider.configured,
+                "in_chain": name in self.default_chain,
+                "model": provider.model,
+                "breaker": (await self.breakers.state(name, now)).value,
+            }
+            for name, provider in self.providers.items()
+        }
+
     async def complete(
         self,
         request: ChatRequest,

@@ -1,0 +1,80 @@
+"""Turn the settings into the long-lived objects of a process (the one place besides app.py and cli.py
+that reads `Settings`): the LLM providers, their breakers and the router."""
+
+from __future__ import annotations
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from purpose_agent.llm.backoff import BackoffPolicy
+from purpose_agent.llm.breaker import BreakerPolicy, BreakerStore, MemoryBreakers, RedisBreakers
+from purpose_agent.llm.pricing import Price, PriceTable
+from purpose_agent.llm.providers.base import Provider, ProviderConfig
+from purpose_agent.llm.recorder import DatabaseRecorder
+from purpose_agent.llm.registry import build_provider
+from purpose_agent.llm.router import LLMRouter, RouterPolicy
+from purpose_agent.settings import Settings
+
+log = structlog.get_logger("purpose_agent.llm")
+
+
+def provider_configs(settings: Settings) -> list[ProviderConfig]:
+    """The chain's providers as the LLM layer takes them."""
+    configs = []
+    for name, provider in settings.provider_settings().items():
+        options = {"model_path": provider.model_path} if provider.model_path else {}
+        configs.append(
+            ProviderConfig(
+                name=name,
+                model=provider.model,
+                api_key=provider.api_key.get_secret_value() if provider.api_key else None,
+                base_url=provider.base_url,
+                connect_timeout=provider.connect_timeout_seconds,
+                read_timeout=provider.read_timeout_seconds,
+                max_retries=provider.max_retries,
+                options=options,
+            )
+        )
+    return configs
+
+
+def breaker_policy(settings: Settings) -> BreakerPolicy:
+    return BreakerPolicy(
+        failure_threshold=settings.llm_breaker_failure_threshold,
+        failure_rate=settings.llm_breaker_failure_rate,
+        minimum_calls=settings.llm_breaker_minimum_calls,
+        window_seconds=settings.llm_breaker_window_seconds,
+        cooldown_seconds=settings.llm_breaker_cooldown_seconds,
+    )
+
+
+def build_router(
+    settings: Settings,
+    redis: Redis | None,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    providers: list[Provider] | None = None,
+) -> tuple[LLMRouter, DatabaseRecorder]:
+    """The router of this process, with breakers shared through Redis when there is one."""
+    configs = provider_configs(settings)
+    built = providers if providers is not None else [build_provider(config) for config in configs]
+    policy = breaker_policy(settings)
+    breakers: BreakerStore = RedisBreakers(redis, policy) if redis is not None else MemoryBreakers(policy)
+    recorder = DatabaseRecorder(sessionmaker)
+    router = LLMRouter(
+        built,
+        breakers,
+        RouterPolicy(
+            deadline_seconds=settings.llm_deadline_seconds,
+            backoff=BackoffPolicy(settings.llm_retry_base_seconds, settings.llm_retry_cap_seconds),
+            heartbeat_seconds=settings.llm_heartbeat_seconds,
+            extractive_enabled=settings.llm_extractive_fallback,
+        ),
+        prices=PriceTable({model: Price(*price) for model, price in settings.prices().items()}),
+        recorder=recorder,
+        retries={config.name: config.max_retries for config in configs},
+    )
+    for name in router.unconfigured():
+        log.warning("llm_provider_skipped", provider=name, reason="no credentials or model configured")
+    log.info("llm_chain", chain=router.default_chain, extractive=settings.llm_extractive_fallback)
+    return router, recorder
