@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -13,8 +14,17 @@ from purpose_agent.settings import AppEnv, LogLevel, SettingsError, load_setting
 def empty_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run each test where no `.env` exists, with none of our variables set."""
     monkeypatch.chdir(tmp_path)
-    for name in ("HOST", "PORT", "APP_ENV", "DATABASE_URL", "REDIS_URL", "LOG_LEVEL", "EMBEDDED_DB_PORT"):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.startswith(("LLM_", "GEMINI_", "OPENAI_", "ANTHROPIC_", "OLLAMA_", "LOCAL_")) or name in (
+            "HOST",
+            "PORT",
+            "APP_ENV",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "LOG_LEVEL",
+            "EMBEDDED_DB_PORT",
+        ):
+            monkeypatch.delenv(name, raising=False)
     return tmp_path
 
 
@@ -77,10 +87,47 @@ def test_a_refused_credential_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_env_example_documents_every_setting() -> None:
-    from purpose_agent.settings import Settings
+    from purpose_agent.settings import KNOWN_PROVIDERS, ProviderSettings, Settings
 
     example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
     documented = {
         line.split("=", 1)[0] for line in example.splitlines() if "=" in line and not line.startswith("#")
     }
-    assert documented == {name.upper() for name in Settings.model_fields}
+    prefixes = tuple(f"{name.upper()}_" for name in KNOWN_PROVIDERS)
+    per_provider = {name for name in documented if name.startswith(prefixes)}
+    assert documented - per_provider == {name.upper() for name in Settings.model_fields}
+    # Every provider variable documented is a real one.
+    fields = {name.upper() for name in ProviderSettings.model_fields}
+    assert all(name.split("_", 1)[1] in fields for name in per_provider)
+
+
+def test_an_unknown_provider_in_the_chain_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_CHAIN", "openai,bard")
+    with pytest.raises(SettingsError, match=r"^invalid setting LLM_CHAIN: .*unknown provider 'bard'"):
+        load_settings()
+
+
+def test_a_provider_without_a_model_stops_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_CHAIN", "openai,ollama")
+    monkeypatch.setenv("OLLAMA_BASE_URL", "http://127.0.0.1:11434")
+    with pytest.raises(SettingsError, match=r"^invalid setting OLLAMA_MODEL: "):
+        load_settings()
+
+
+def test_a_bad_provider_value_names_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_READ_TIMEOUT_SECONDS", "soon")
+    with pytest.raises(SettingsError, match=r"^invalid setting OPENAI_READ_TIMEOUT_SECONDS: "):
+        load_settings()
+
+
+def test_provider_settings_come_from_their_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_CHAIN", "anthropic,local")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-key-0123456789")
+    monkeypatch.setenv("ANTHROPIC_MAX_RETRIES", "4")
+    providers = load_settings().provider_settings()
+    assert list(providers) == ["anthropic", "local"]
+    assert providers["anthropic"].api_key is not None
+    assert providers["anthropic"].api_key.get_secret_value() == "sk-ant-test-key-0123456789"
+    assert providers["anthropic"].max_retries == 4
+    assert providers["anthropic"].model == "claude-sonnet-4-5"
+    assert "sk-ant" not in repr(providers["anthropic"])

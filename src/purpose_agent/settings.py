@@ -156,8 +156,8 @@ class Settings(BaseSettings):
                     raise SettingsError(describe_settings_error(exc, prefix=prefix)) from None
             if not provider.model:
                 provider.model = DEFAULT_MODELS[name]
-            if not provider.model:
-                raise SettingsError(f"invalid setting {prefix}MODEL: {name} is in LLM_CHAIN but has no model")
+            if not provider.model and (provider.api_key or provider.base_url):
+                raise SettingsError(f"invalid setting {prefix}MODEL: {name} is configured but has no model")
             providers[name] = provider
         return providers
 
