@@ -197,18 +197,17 @@ def main() -> None:
     result = asyncio.run(run(args.requests))
 
     print("Router overhead over a direct SDK call to the same fake upstream (ms)")
-    print(
-        f"{'conc':>5} {'direct p50':>11} {'router p50':>11} {'added p50':>10} {'direct p99':>11} {'router p99':>11} {'added p99':>10}"
+    header = ("conc", "direct p50", "router p50", "added p50", "direct p99", "router p99", "added p99")
+    print(f"{header[0]:>5}" + "".join(f" {title:>11}" for title in header[1:]))
+    keys = (
+        "direct_p50_ms",
+        "router_p50_ms",
+        "added_p50_ms",
+        "direct_p99_ms",
+        "router_p99_ms",
+        "added_p99_ms",
     )
     for row in result["overhead"]:  # type: ignore[attr-defined]
-        keys = (
-            "direct_p50_ms",
-            "router_p50_ms",
-            "added_p50_ms",
-            "direct_p99_ms",
-            "router_p99_ms",
-            "added_p99_ms",
-        )
         print(f"{row['concurrency']:>5}" + "".join(f" {row[key]:>11}" for key in keys))
     dead = result["dead_primary_breaker_open"]
     print(f"\nDead primary with its breaker open: {dead}")

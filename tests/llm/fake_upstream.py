@@ -149,7 +149,9 @@ class FakeUpstream:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return JSONResponse(self.wire.error(fault.status), status_code=fault.status, headers=headers)
         if fault.kind == "malformed":
-            return Response(b"<html>upstream proxy error</html>", status_code=200, media_type="application/json")
+            return Response(
+                b"<html>upstream proxy error</html>", status_code=200, media_type="application/json"
+            )
         if not self.wire.is_stream(recorded):
             if self.reply.first_chunk_delay:
                 await asyncio.sleep(self.reply.first_chunk_delay)
