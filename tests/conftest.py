@@ -30,7 +30,7 @@ from purpose_agent.db.engine import create_engine
 from purpose_agent.db.migrate import upgrade
 from purpose_agent.kit.logging import configure_logging
 from purpose_agent.kit.redaction import Redactor
-from purpose_agent.settings import Settings
+from purpose_agent.settings import ProviderSettings, Settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "purpose_agent_test"
@@ -90,6 +90,12 @@ def settings(database_url: str, redis_url: str) -> Settings:
         redis_url=redis_url,
         database_connect_timeout_seconds=2,
         readiness_timeout_seconds=2,
+        # Providers named explicitly, so that a developer's OPENAI_API_KEY never reaches a test.
+        llm_chain="openai,local",
+        llm_providers={
+            "openai": ProviderSettings(_env_file=None, api_key=None),
+            "local": ProviderSettings(_env_file=None),
+        },
     )
 
 

@@ -74,6 +74,7 @@ async def test_not_ready_names_redis_when_it_is_down(client_without_redis: Async
     body = response.json()
     assert body["failed"] == ["redis"]
     assert body["checks"]["database"]["status"] == "ok"
+    assert body["providers"]["local"]["breaker"] == "unknown", "the breakers live in the Redis that is down"
 
 
 @pytest.fixture
@@ -86,3 +87,15 @@ async def test_redis_is_skipped_when_not_configured(client_with_no_redis_configu
     response = await client_with_no_redis_configured.get("/health/ready")
     assert response.status_code == 200
     assert response.json()["checks"]["redis"]["status"] == "skipped"
+
+
+async def test_readiness_lists_the_providers_without_calling_them(client: AsyncClient) -> None:
+    providers = (await client.get("/health/ready")).json()["providers"]
+    assert providers["openai"] == {
+        "configured": False,
+        "in_chain": False,
+        "model": "gpt-4o",
+        "breaker": "closed",
+    }
+    assert providers["local"]["configured"] is True
+    assert providers["local"]["in_chain"] is True

@@ -132,15 +132,20 @@ class LLMRouter:
     async def status(self) -> dict[str, dict[str, str | bool]]:
         """Each provider: whether it is configured, in the default chain, and its breaker's state."""
         now = self._now()
-        return {
-            name: {
+        status: dict[str, dict[str, str | bool]] = {}
+        for name, provider in self.providers.items():
+            try:
+                breaker = (await self.breakers.state(name, now)).value
+            except Exception:
+                # The breakers' store (Redis) is down; readiness reports that store on its own.
+                breaker = "unknown"
+            status[name] = {
                 "configured": provider.configured,
                 "in_chain": name in self.default_chain,
                 "model": provider.model,
-                "breaker": (await self.breakers.state(name, now)).value,
+                "breaker": breaker,
             }
-            for name, provider in self.providers.items()
-        }
+        return status
 
     async def complete(
         self,
