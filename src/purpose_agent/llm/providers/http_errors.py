@@ -1,0 +1,103 @@
+"""Translation of HTTP-level failures into `ProviderError`, shared by the SDK-based adapters.
+
+The SDKs wrap most transport failures in their own exceptions, but not all of them: a body cut
+mid-stream can reach the caller as a raw `httpx2` error, and a 200 whose body is not JSON as a
+`ValueError`. These helpers classify what every adapter sees alike; each adapter maps its own
+SDK's exception classes onto them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import httpx2
+
+from purpose_agent.llm.errors import FailureReason, ProviderError
+
+# What reading a vendor payload raises when fields are missing or of the wrong type: the SDKs build
+# their models without validation, so a malformed body shows up as one of these on access.
+PAYLOAD_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, IndexError, TypeError, AttributeError)
+
+# What the transport raises that an SDK may let through unwrapped, e.g. while a stream is read.
+TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx2.HTTPError, httpx2.StreamError, OSError)
+
+# Vendor error codes are short identifiers; anything else (free text that may echo the prompt or
+# a masked key) stays out of `detail`.
+_ERROR_CODE = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP-date); None if absent or bad."""
+    raw = headers.get("retry-after")  # `httpx2.Headers` match names case-insensitively
+    if raw is None:
+        return None
+    try:
+        seconds = float(raw)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(raw)
+        except (TypeError, ValueError):
+            return None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        seconds = (moment - datetime.now(UTC)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def reason_for_status(status: int) -> FailureReason:
+    """The failure class of an HTTP error status."""
+    if status == 429:
+        return FailureReason.rate_limited
+    if status in (401, 403):
+        return FailureReason.credentials_rejected
+    if status == 408:
+        # The server (or a proxy) gave up waiting: the request may well succeed if sent again.
+        return FailureReason.timeout
+    if status >= 500:
+        return FailureReason.server_error
+    if status >= 400:
+        return FailureReason.bad_request
+    # An error reported with a success status, e.g. an error event inside a 200 stream.
+    return FailureReason.server_error
+
+
+def status_error(provider: str, status: int, headers: Mapping[str, str], code: object) -> ProviderError:
+    """A `ProviderError` for an HTTP error answer; `code` is the vendor's error type, kept if it is one."""
+    detail = f"HTTP {status}"
+    if isinstance(code, str) and _ERROR_CODE.fullmatch(code):
+        detail += f" {code}"
+    retry_after = parse_retry_after(headers) if status == 429 else None
+    return ProviderError(provider, reason_for_status(status), detail, status=status, retry_after=retry_after)
+
+
+def transport_error(provider: str, error: Exception, *, mid_stream: bool) -> ProviderError:
+    """A `ProviderError` for a failure below HTTP: timeouts, refused or dropped connections."""
+    name = type(error).__name__
+    if isinstance(error, httpx2.TimeoutException):
+        return ProviderError(provider, FailureReason.timeout, name)
+    if mid_stream:
+        return ProviderError(provider, FailureReason.stream_interrupted, f"{name} mid-stream")
+    return ProviderError(provider, FailureReason.connect_error, name)
+
+
+def payload_or_transport_error(provider: str, error: Exception, *, mid_stream: bool) -> ProviderError:
+    """A `ProviderError` for an exception no SDK class covers: a transport error or an unreadable body."""
+    if isinstance(error, TRANSPORT_ERRORS):
+        return transport_error(provider, error, mid_stream=mid_stream)
+    return malformed(provider, f"unreadable answer ({type(error).__name__})")
+
+
+def is_event_stream(headers: Mapping[str, str]) -> bool:
+    """True when a streamed answer is served as server-sent events, as a stream must be."""
+    return "text/event-stream" in headers.get("content-type", "")
+
+
+def malformed(provider: str, what: str) -> ProviderError:
+    """A `ProviderError` for a success answer whose body is not the vendor's format."""
+    return ProviderError(provider, FailureReason.malformed_response, what)
