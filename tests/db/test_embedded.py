@@ -57,3 +57,12 @@ async def test_migrations_enable_pgvector(session: AsyncSession) -> None:
     assert version is not None
     distance = (await session.execute(text("SELECT '[1,0]'::vector <=> '[0,1]'::vector"))).scalar()
     assert distance == pytest.approx(1.0)
+
+
+def test_the_migrations_match_the_models(database_url: str) -> None:
+    from alembic import command
+
+    from purpose_agent.db.migrate import alembic_config
+
+    # Raises when autogenerate would find a difference between the tables and the migrations.
+    command.check(alembic_config(database_url))

@@ -5,4 +5,5 @@ from __future__ import annotations
 
 def import_all_models() -> None:
     """Register every table on `Base.metadata`."""
+    import purpose_agent.knowledge.models
     import purpose_agent.llm.models  # noqa: F401

@@ -1,0 +1,48 @@
+"""What a parser extracts from a document, and what the chunker consumes: ordered, typed blocks.
+
+A document's extracted text is its blocks' texts joined by blank lines (`extracted_text`); chunk
+offsets point into that text, so a citation can always be traced back to the exact span.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+BLOCK_SEPARATOR = "\n\n"
+
+
+class BlockKind(StrEnum):
+    heading = "heading"
+    paragraph = "paragraph"
+    table = "table"
+    code = "code"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One structural unit of a document.
+
+    `level` is the heading level (1 for a title) for headings, 0 otherwise. For tables, `rows`
+    holds each row as one line of text (the header row first) and `text` is those lines joined by
+    newlines. `page` is 1-based for paged formats (PDF, DOCX with page breaks), None otherwise.
+    """
+
+    kind: BlockKind
+    text: str
+    page: int | None = None
+    level: int = 0
+    rows: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedDocument:
+    mime: str
+    blocks: tuple[Block, ...]
+    pages: int | None = None
+    title: str | None = None
+
+
+def extracted_text(blocks: tuple[Block, ...] | list[Block]) -> str:
+    """The document's text as chunk offsets see it: block texts joined by blank lines."""
+    return BLOCK_SEPARATOR.join(block.text for block in blocks)
