@@ -1,0 +1,193 @@
+"""Hybrid search in SQL, on synthetic vectors: category isolation, ordering, fusion, min_score."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from purpose_agent.knowledge.index import EmbedderMismatch, ensure_index, reset_index
+from purpose_agent.knowledge.models import Category, Chunk, Document
+from purpose_agent.knowledge.search import SearchMode, reciprocal_rank_fusion, search_chunks
+
+DIMENSION = 8
+WORDS = ["refund", "invoice", "shipping", "password", "warranty", "battery", "screen", "account", "policy"]
+
+
+def unit(values: Sequence[float]) -> list[float]:
+    norm = math.sqrt(sum(value * value for value in values)) or 1.0
+    return [value / norm for value in values]
+
+
+def random_vector(rng: random.Random) -> list[float]:
+    return unit([rng.gauss(0, 1) for _ in range(DIMENSION)])
+
+
+async def create_category(session: AsyncSession, name: str) -> None:
+    session.add(Category(name=name, description=f"{name} documents"))
+    await session.flush()
+
+
+async def create_document(session: AsyncSession, category: str, source: str) -> Document:
+    document = Document(
+        id=uuid.uuid4(),
+        category=category,
+        source_name=source,
+        sha256="0" * 64,
+        mime="text/plain",
+        size_bytes=1,
+    )
+    session.add(document)
+    await session.flush()
+    return document
+
+
+async def create_chunk(
+    session: AsyncSession, document: Document, index: int, text: str, embedding: list[float], page: int = 1
+) -> Chunk:
+    chunk = Chunk(
+        document_id=document.id,
+        category=document.category,
+        chunk_index=index,
+        text=text,
+        page=page,
+        heading_path=["Guide", "Section"],
+        heading="Guide > Section",
+        char_start=0,
+        char_end=len(text),
+        token_count=len(text.split()) + 2,
+        embedding=embedding,
+    )
+    session.add(chunk)
+    await session.flush()
+    return chunk
+
+
+@pytest.fixture
+async def index(session: AsyncSession) -> None:
+    await ensure_index(session, "test/embedder", DIMENSION)
+
+
+async def test_a_canary_in_another_category_never_leaks(session: AsyncSession, index: None) -> None:
+    rng = random.Random(1)
+    await create_category(session, "support")
+    await create_category(session, "secret-ops")
+    support = await create_document(session, "support", "faq.md")
+    secret = await create_document(session, "secret-ops", "plans.md")
+    query_vector = random_vector(rng)
+    for position in range(12):
+        await create_chunk(
+            session, support, position, f"{rng.choice(WORDS)} {rng.choice(WORDS)}", random_vector(rng)
+        )
+    canary = await create_chunk(session, secret, 0, "canary launch codes for the refund vault", query_vector)
+
+    for mode in SearchMode:
+        everywhere = await search_chunks(
+            session,
+            query="canary launch codes",
+            embedding=query_vector,
+            dimension=DIMENSION,
+            top_k=5,
+            mode=mode,
+        )
+        assert everywhere[0].chunk_id == canary.id, mode
+        filtered = await search_chunks(
+            session,
+            query="canary launch codes",
+            embedding=query_vector,
+            dimension=DIMENSION,
+            top_k=5,
+            mode=mode,
+            category="support",
+        )
+        assert all(hit.category == "support" for hit in filtered), mode
+        assert canary.id not in {hit.chunk_id for hit in filtered}
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    seed=st.integers(0, 10_000),
+    sizes=st.lists(st.integers(0, 30), min_size=2, max_size=3),
+    top_k=st.integers(1, 50),
+    mode=st.sampled_from(list(SearchMode)),
+)
+async def test_filtered_results_stay_in_their_category_ordered_and_fused(
+    session: AsyncSession, index: None, seed: int, sizes: list[int], top_k: int, mode: SearchMode
+) -> None:
+    rng = random.Random(seed)
+    savepoint = await session.begin_nested()
+    try:
+        categories = [f"cat-{position}" for position in range(len(sizes))]
+        for name, size in zip(categories, sizes, strict=True):
+            await create_category(session, name)
+            document = await create_document(session, name, f"{name}.txt")
+            for position in range(size):
+                words = " ".join(rng.choice(WORDS) for _ in range(4))
+                await create_chunk(session, document, position, words, random_vector(rng))
+        target = rng.randrange(len(categories))
+        query = rng.choice(WORDS)
+        hits = await search_chunks(
+            session,
+            query=query,
+            embedding=random_vector(rng),
+            dimension=DIMENSION,
+            top_k=top_k,
+            mode=mode,
+            category=categories[target],
+        )
+        assert all(hit.category == categories[target] for hit in hits)
+        if mode is SearchMode.vector:
+            assert len(hits) == min(top_k, sizes[target])
+        if mode is SearchMode.keyword:
+            assert all(query in hit.text for hit in hits)
+        scores = [hit.score for hit in hits]
+        assert scores == sorted(scores, reverse=True)
+        for hit in hits:
+            assert hit.score == pytest.approx(reciprocal_rank_fusion([hit.vector_rank, hit.keyword_rank]))
+    finally:
+        await savepoint.rollback()
+
+
+async def test_min_score_filters_on_similarity(session: AsyncSession, index: None) -> None:
+    rng = random.Random(3)
+    await create_category(session, "docs")
+    document = await create_document(session, "docs", "a.txt")
+    query_vector = random_vector(rng)
+    close = await create_chunk(session, document, 0, "warranty terms", query_vector)
+    opposite = [-value for value in query_vector]
+    await create_chunk(session, document, 1, "battery care", opposite)
+    hits = await search_chunks(
+        session, query="warranty", embedding=query_vector, dimension=DIMENSION, top_k=5, min_score=0.5
+    )
+    assert [hit.chunk_id for hit in hits] == [close.id]
+    assert hits[0].similarity == pytest.approx(1.0)
+
+
+@given(
+    st.lists(st.one_of(st.none(), st.integers(1, 1000)), min_size=2, max_size=2),
+    st.integers(0, 1),
+    st.integers(1, 100),
+)
+def test_fusion_is_monotone_in_each_rank(ranks: list[int | None], side: int, step: int) -> None:
+    worse = list(ranks)
+    if worse[side] is None:
+        return
+    worse[side] = worse[side] + step  # type: ignore[operator]
+    assert reciprocal_rank_fusion(worse) < reciprocal_rank_fusion(ranks)
+    absent = list(ranks)
+    absent[side] = None
+    assert reciprocal_rank_fusion(absent) < reciprocal_rank_fusion(ranks)
+
+
+async def test_another_embedder_is_refused_until_reindex(session: AsyncSession, index: None) -> None:
+    with pytest.raises(EmbedderMismatch, match="purpose-agent reindex"):
+        await ensure_index(session, "openai/text-embedding-3-small", 1536)
+    await reset_index(session, "openai/text-embedding-3-small", 1536)
+    info = await ensure_index(session, "openai/text-embedding-3-small", 1536)
+    assert (info.embedder, info.dimension) == ("openai/text-embedding-3-small", 1536)
