@@ -2,107 +2,50 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
 from purpose_agent.llm.errors import FailureReason, ProviderError
-from purpose_agent.llm.providers.base import Provider, ProviderConfig
 from purpose_agent.llm.providers.gemini import GeminiProvider
-from purpose_agent.llm.types import ChatRequest, Message, StreamEnd, StreamPart, TextDelta, Usage
+from purpose_agent.llm.types import ChatRequest, Message
 from tests.llm.fake_gemini import GeminiWire, Variant
-from tests.llm.fake_upstream import FakeUpstream, Fault, Reply, refused_url
+from tests.llm.fake_upstream import FakeUpstream, Fault, refused_url
+from tests.llm.provider_checks import (
+    FAULT_FIELDS,
+    FAULTS,
+    MODES,
+    ODD_ANSWER_FIELDS,
+    TEXT,
+    Vendor,
+    answer,
+    check_connection_refused,
+    check_fault,
+    check_hang_past_the_read_timeout,
+    check_odd_answer,
+    check_reused_after_failures,
+    check_stream,
+    check_stream_cut_after_two_chunks,
+    check_whole_answer,
+    healthy_wire,
+    provider_maker,
+    serve,
+)
+from tests.llm.provider_checks import TURNS as REQUEST
 
 API_KEY = "AIza-test-key-0123456789"
-REQUEST = ChatRequest(
-    messages=(
-        Message("system", "Answer in one sentence."),
-        Message("user", "Say hello."),
-        Message("assistant", "Hello?"),
-        Message("user", "Once more."),
-    ),
-    temperature=0.0,
-    max_tokens=64,
-)
-DELTAS = [TextDelta("Hello"), TextDelta(" from"), TextDelta(" the"), TextDelta(" fake"), TextDelta(".")]
+GEMINI = Vendor(GeminiProvider, name="gemini", model="gemini-test", key=API_KEY, request=REQUEST)
 
 MakeProvider = Callable[..., GeminiProvider]
 
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(GeminiWire()).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(autouse=True)
-def wire(upstream: FakeUpstream) -> GeminiWire:
-    # Every test starts from a healthy fake with an empty log.
-    upstream.set_fault(Fault())
-    upstream.reply = Reply()
-    upstream.requests.clear()
-    wire = upstream.wire
-    assert isinstance(wire, GeminiWire)
-    wire.variant = "normal"
-    return wire
-
-
-@pytest.fixture
-async def make_provider(upstream: FakeUpstream) -> AsyncIterator[MakeProvider]:
-    made: list[GeminiProvider] = []
-
-    def make(**changes: Any) -> GeminiProvider:
-        config = ProviderConfig(
-            name="gemini", model="gemini-test", api_key=API_KEY, base_url=upstream.base_url
-        )
-        made.append(GeminiProvider(replace(config, **changes)))
-        return made[-1]
-
-    yield make
-    for provider in made:
-        await provider.aclose()
-
-
-def answer(status: int, retry_after: str | None = None) -> Fault:
-    """The fake answers `status` with the vendor's error body."""
-    return Fault(kind="status", status=status, retry_after=retry_after)
-
-
-async def call(provider: GeminiProvider, mode: str, received: list[StreamPart]) -> None:
-    """One request, whole or streamed; streamed parts go to `received` as they arrive."""
-    if mode == "complete":
-        await provider.complete(REQUEST)
-        return
-    async for part in provider.stream(REQUEST):
-        received.append(part)
-
-
-async def failure(
-    provider: GeminiProvider, mode: str, received: list[StreamPart] | None = None
-) -> ProviderError:
-    """The ProviderError the request raises, checked for what every failure must hold."""
-    with pytest.raises(ProviderError) as caught:
-        await call(provider, mode, [] if received is None else received)
-    error = caught.value
-    assert error.provider == "gemini"
-    assert API_KEY not in str(error)
-    assert API_KEY not in error.detail
-    return error
+upstream = serve(GeminiWire)
+wire = healthy_wire(GeminiWire)
+make_provider = provider_maker(GEMINI)
 
 
 async def test_whole_answer_has_text_usage_and_model(make_provider: MakeProvider) -> None:
-    provider = make_provider()
-    assert isinstance(provider, Provider)
-
-    completion = await provider.complete(REQUEST)
-
-    assert completion.text == "Hello from the fake."
-    assert completion.usage == Usage(prompt_tokens=11, completion_tokens=5)
-    assert completion.model == "gemini-test"
+    await check_whole_answer(GEMINI, make_provider)
 
 
 async def test_request_on_the_wire(make_provider: MakeProvider, upstream: FakeUpstream) -> None:
@@ -134,11 +77,8 @@ async def test_request_model_overrides_the_configured_one(
 async def test_stream_yields_deltas_in_order_then_one_end(
     make_provider: MakeProvider, upstream: FakeUpstream
 ) -> None:
-    parts: list[StreamPart] = []
+    await check_stream(GEMINI, make_provider)
 
-    await call(make_provider(), "stream", parts)
-
-    assert parts == [*DELTAS, StreamEnd(Usage(prompt_tokens=11, completion_tokens=5), "gemini-test")]
     [sent] = upstream.requests
     assert sent.path == "/v1beta/models/gemini-test:streamGenerateContent"
     assert sent.query == "alt=sse"
@@ -158,7 +98,7 @@ async def test_environment_cannot_redirect_the_sdk(
 
     completion = await make_provider().complete(REQUEST)
 
-    assert completion.text == "Hello from the fake."
+    assert completion.text == TEXT
     assert upstream.requests[0].path == "/v1beta/models/gemini-test:generateContent"
 
 
@@ -171,26 +111,13 @@ async def test_configured_only_with_a_key(
 
     assert make_provider().configured is True
     assert keyless.configured is False
-    error = await failure(keyless, "complete")
+    error = await GEMINI.failure(keyless, "complete")
     assert error.reason is FailureReason.credentials_rejected
     assert upstream.requests == []
 
 
-@pytest.mark.parametrize("mode", ["complete", "stream"])
-@pytest.mark.parametrize(
-    ("fault", "reason", "status", "retry_after"),
-    [
-        pytest.param(answer(500), FailureReason.server_error, 500, None, id="500"),
-        pytest.param(answer(503), FailureReason.server_error, 503, None, id="503"),
-        pytest.param(answer(401), FailureReason.credentials_rejected, 401, None, id="401"),
-        pytest.param(answer(403), FailureReason.credentials_rejected, 403, None, id="403"),
-        pytest.param(answer(400), FailureReason.bad_request, 400, None, id="400"),
-        pytest.param(answer(404), FailureReason.bad_request, 404, None, id="404"),
-        pytest.param(answer(429, retry_after="1"), FailureReason.rate_limited, 429, 1.0, id="429"),
-        pytest.param(answer(429), FailureReason.rate_limited, 429, None, id="429-no-header"),
-        pytest.param(Fault(kind="malformed"), FailureReason.malformed_response, None, None, id="malformed"),
-    ],
-)
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize(FAULT_FIELDS, FAULTS)
 async def test_fault_is_translated(
     make_provider: MakeProvider,
     upstream: FakeUpstream,
@@ -200,58 +127,35 @@ async def test_fault_is_translated(
     status: int | None,
     retry_after: float | None,
 ) -> None:
-    upstream.set_fault(fault)
-
-    error = await failure(make_provider(), mode)
-
-    assert error.reason is reason
-    assert error.status == status
-    assert error.retry_after == retry_after
-    # One attempt only: the SDK's own retries would hide failures from the router.
-    assert len(upstream.requests) == 1
+    await check_fault(GEMINI, make_provider, upstream, mode, fault, reason, status, retry_after)
 
 
 async def test_detail_names_the_vendor_status(make_provider: MakeProvider, upstream: FakeUpstream) -> None:
     upstream.set_fault(answer(429))
 
-    error = await failure(make_provider(), "complete")
+    error = await GEMINI.failure(make_provider(), "complete")
 
     assert error.detail == "HTTP 429 RESOURCE_EXHAUSTED"
 
 
-@pytest.mark.parametrize("mode", ["complete", "stream"])
+@pytest.mark.parametrize("mode", MODES)
 async def test_connection_refused(make_provider: MakeProvider, mode: str) -> None:
-    error = await failure(make_provider(base_url=refused_url()), mode)
-
-    assert error.reason is FailureReason.connect_error
+    await check_connection_refused(GEMINI, make_provider, mode)
 
 
-@pytest.mark.parametrize("mode", ["complete", "stream"])
+@pytest.mark.parametrize("mode", MODES)
 async def test_hang_past_the_read_timeout(
     make_provider: MakeProvider, upstream: FakeUpstream, mode: str
 ) -> None:
-    upstream.set_fault(Fault(kind="hang", hang_seconds=3))
-    provider = make_provider(read_timeout=0.5)
-
-    started = time.monotonic()
-    error = await failure(provider, mode)
-
-    assert error.reason is FailureReason.timeout
-    assert time.monotonic() - started < 2.5
+    await check_hang_past_the_read_timeout(GEMINI, make_provider, upstream, mode)
 
 
 async def test_stream_cut_after_two_chunks(make_provider: MakeProvider, upstream: FakeUpstream) -> None:
-    upstream.set_fault(Fault(kind="cut", cut_after=2))
-    received: list[StreamPart] = []
-
-    error = await failure(make_provider(), "stream", received)
-
-    assert received == DELTAS[:2]
-    assert error.reason is FailureReason.stream_interrupted
+    await check_stream_cut_after_two_chunks(GEMINI, make_provider, upstream)
 
 
 @pytest.mark.parametrize(
-    ("variant", "mode", "reason", "delivered"),
+    ODD_ANSWER_FIELDS,
     [
         # Every delta arrived, but without a finish reason the answer may be truncated: no StreamEnd.
         pytest.param("unfinished", "stream", FailureReason.stream_interrupted, 5, id="no-finish-reason"),
@@ -272,12 +176,8 @@ async def test_odd_answer_is_translated(
     delivered: int,
 ) -> None:
     wire.variant = variant
-    received: list[StreamPart] = []
 
-    error = await failure(make_provider(), mode, received)
-
-    assert error.reason is reason
-    assert received == DELTAS[:delivered]
+    await check_odd_answer(GEMINI, make_provider, mode, reason, delivered)
 
 
 async def test_only_system_messages_is_a_bad_request(
@@ -294,11 +194,4 @@ async def test_only_system_messages_is_a_bad_request(
 
 
 async def test_provider_is_reused_after_failures(make_provider: MakeProvider, upstream: FakeUpstream) -> None:
-    provider = make_provider()
-    upstream.set_fault(Fault(kind="status", status=500, times=1))
-
-    first = await failure(provider, "complete")
-    answer = await provider.complete(REQUEST)
-
-    assert first.reason is FailureReason.server_error
-    assert answer.text == "Hello from the fake."
+    await check_reused_after_failures(GEMINI, make_provider, upstream)

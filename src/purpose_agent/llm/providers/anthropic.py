@@ -8,17 +8,18 @@ import anthropic
 import httpx2
 from anthropic.types import Message as AnthropicMessage
 from anthropic.types import MessageParam
+from anthropic.types.message_create_params import MessageCreateParamsBase
 
 from purpose_agent.llm.errors import FailureReason, ProviderError
-from purpose_agent.llm.providers.base import ProviderConfig
+from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
 from purpose_agent.llm.providers.http_errors import (
+    HTTPX2_TRANSPORT_ERRORS,
     PAYLOAD_ERRORS,
-    TRANSPORT_ERRORS,
+    httpx2_connection_error,
+    httpx2_payload_or_transport_error,
     is_event_stream,
     malformed,
-    payload_or_transport_error,
     status_error,
-    transport_error,
 )
 from purpose_agent.llm.types import ChatRequest, Completion, Message, StreamEnd, StreamPart, TextDelta, Usage
 
@@ -29,14 +30,14 @@ _NO_KEY = "not-configured"
 # `request.temperature` is not sent: the SDK speaks API version 2026-10-21, which rejects sampling
 # parameters (temperature, top_p, top_k) on every model, and no longer offers them as arguments.
 
-_CAUGHT: tuple[type[Exception], ...] = (anthropic.AnthropicError, *TRANSPORT_ERRORS, *PAYLOAD_ERRORS)
+_CAUGHT: tuple[type[Exception], ...] = (anthropic.AnthropicError, *HTTPX2_TRANSPORT_ERRORS, *PAYLOAD_ERRORS)
 
 
-class AnthropicProvider:
+class AnthropicProvider(ConfiguredProvider):
     """Messages through `anthropic.AsyncAnthropic`, over one pooled HTTP client."""
 
     def __init__(self, config: ProviderConfig) -> None:
-        self._config = config
+        super().__init__(config)
         timeout = httpx2.Timeout(config.read_timeout, connect=config.connect_timeout)
         self._http = httpx2.AsyncClient(timeout=timeout)
         self._client = anthropic.AsyncAnthropic(
@@ -48,47 +49,24 @@ class AnthropicProvider:
         )
 
     @property
-    def name(self) -> str:
-        """The provider's name in the chain."""
-        return self._config.name
-
-    @property
-    def model(self) -> str:
-        """The model used when a request names none."""
-        return self._config.model
-
-    @property
     def configured(self) -> bool:
         """True when an API key is set."""
         return bool(self._config.api_key)
 
     async def complete(self, request: ChatRequest) -> Completion:
         """The whole answer at once."""
-        model = request.model or self._config.model
-        system, messages = _split(request.messages)
+        model = self._model_for(request)
         try:
-            answer = await self._client.messages.create(
-                model=model,
-                system=system if system else anthropic.omit,
-                messages=messages,
-                max_tokens=request.max_tokens,
-            )
+            answer = await self._client.messages.create(**_params(request, model))
             return self._read_message(answer, model)
         except _CAUGHT as error:
             raise self._failure(error, mid_stream=False) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamPart]:
         """Text deltas in order, then one `StreamEnd`; a stream cut before `message_stop` raises."""
-        model = request.model or self._config.model
-        system, messages = _split(request.messages)
+        model = self._model_for(request)
         try:
-            events = await self._client.messages.create(
-                model=model,
-                system=system if system else anthropic.omit,
-                messages=messages,
-                max_tokens=request.max_tokens,
-                stream=True,
-            )
+            events = await self._client.messages.create(**_params(request, model), stream=True)
         except _CAUGHT as error:
             raise self._failure(error, mid_stream=False) from None
         async with events:
@@ -135,14 +113,11 @@ class AnthropicProvider:
         return Completion(text=text, usage=usage, model=answer.model or model)
 
     def _failure(self, error: Exception, *, mid_stream: bool) -> ProviderError:
-        name = self._config.name
+        name = self.name
         if isinstance(error, anthropic.APITimeoutError):
             return ProviderError(name, FailureReason.timeout, "request timed out")
         if isinstance(error, anthropic.APIConnectionError):
-            cause = error.__cause__
-            return transport_error(
-                name, cause if isinstance(cause, Exception) else error, mid_stream=mid_stream
-            )
+            return httpx2_connection_error(name, error, mid_stream=mid_stream)
         if isinstance(error, anthropic.APIStatusError):
             # Also an `error` event inside a 200 stream, which the SDK raises with the stream's status.
             return status_error(name, error.status_code, error.response.headers, error.type)
@@ -151,7 +126,16 @@ class AnthropicProvider:
         if isinstance(error, anthropic.AnthropicError):
             # The SDK refused the request before sending it.
             return ProviderError(name, FailureReason.bad_request, type(error).__name__)
-        return payload_or_transport_error(name, error, mid_stream=mid_stream)
+        return httpx2_payload_or_transport_error(name, error, mid_stream=mid_stream)
+
+
+def _params(request: ChatRequest, model: str) -> MessageCreateParamsBase:
+    """What a whole and a streamed call both send; `system` only when there is a system prompt."""
+    system, messages = _split(request.messages)
+    params: MessageCreateParamsBase = {"model": model, "messages": messages, "max_tokens": request.max_tokens}
+    if system:
+        params["system"] = system
+    return params
 
 
 def _split(messages: tuple[Message, ...]) -> tuple[str, list[MessageParam]]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol, TypeVar, runtime_checkable
 
+from purpose_agent.llm.errors import FailureReason, ProviderError
 from purpose_agent.llm.types import ChatRequest, Completion, StreamPart
+
+_Client = TypeVar("_Client")
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +56,36 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release the HTTP client (or model) held since construction."""
         ...
+
+
+class ConfiguredProvider:
+    """What every adapter does alike: it holds its `ProviderConfig` and is named by it.
+
+    A subclass adds `configured`, `complete`, `stream` and `aclose`, which makes it a `Provider`.
+    """
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self._config = config
+
+    @property
+    def name(self) -> str:
+        """The provider's name in the chain."""
+        return self._config.name
+
+    @property
+    def model(self) -> str:
+        """The model used when a request names none."""
+        return self._config.model
+
+    def _model_for(self, request: ChatRequest) -> str:
+        """The model a request names, else the configured one."""
+        return request.model or self._config.model
+
+    def _require(self, client: _Client | None, missing: str) -> _Client:
+        """`client`; a `ProviderError` if it was never built for want of `missing` (e.g. `API key`)."""
+        if client is None:
+            # Not retryable: nothing changes until the operator supplies what is missing.
+            raise ProviderError(
+                self.name, FailureReason.credentials_rejected, f"not configured: no {missing}"
+            )
+        return client

@@ -11,13 +11,13 @@ from google.genai import types
 from google.genai.client import DebugConfig
 
 from purpose_agent.llm.errors import FailureReason, ProviderError
-from purpose_agent.llm.providers.base import ProviderConfig
-from purpose_agent.llm.providers.sdk_errors import (
+from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
+from purpose_agent.llm.providers.http_errors import (
+    HTTPX_TRANSPORT_ERRORS,
     PAYLOAD_ERRORS,
+    httpx_transport_error,
     malformed,
-    not_configured,
     status_error,
-    transport_error,
 )
 from purpose_agent.llm.types import ChatRequest, Completion, StreamEnd, StreamPart, TextDelta, Usage
 
@@ -28,17 +28,16 @@ _API_VERSION = "v1beta"
 
 _SDK_FAILURES: tuple[type[Exception], ...] = (
     genai_errors.APIError,
-    httpx.HTTPError,
-    OSError,
+    *HTTPX_TRANSPORT_ERRORS,
     *PAYLOAD_ERRORS,
 )
 
 
-class GeminiProvider:
+class GeminiProvider(ConfiguredProvider):
     """Gemini's `generateContent` API; every failure leaves as `ProviderError`."""
 
     def __init__(self, config: ProviderConfig) -> None:
-        self._config = config
+        super().__init__(config)
         self._timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
         self._http: httpx.AsyncClient | None = None
         self._client: genai.Client | None = None
@@ -69,24 +68,14 @@ class GeminiProvider:
         )
 
     @property
-    def name(self) -> str:
-        """The provider's name in the chain."""
-        return self._config.name
-
-    @property
-    def model(self) -> str:
-        """The model used when a request names none."""
-        return self._config.model
-
-    @property
     def configured(self) -> bool:
         """True when an API key is set."""
         return self._client is not None
 
     async def complete(self, request: ChatRequest) -> Completion:
         """The whole answer at once."""
-        client = self._require_client()
-        model = request.model or self._config.model
+        client = self._require(self._client, "API key")
+        model = self._model_for(request)
         contents, config = self._prepare(request)
         try:
             response = await client.aio.models.generate_content(model=model, contents=contents, config=config)
@@ -100,8 +89,8 @@ class GeminiProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamPart]:
         """Text deltas in order, then one `StreamEnd`; a stream without a finish reason raises."""
-        client = self._require_client()
-        model = request.model or self._config.model
+        client = self._require(self._client, "API key")
+        model = self._model_for(request)
         contents, config = self._prepare(request)
         usage, answered_by, finished, mid_stream = Usage(), model, False, False
         chunks: AsyncIterator[types.GenerateContentResponse] | None = None
@@ -136,11 +125,6 @@ class GeminiProvider:
             self._client.close()  # the sync pool the SDK builds alongside, never used here
         if self._http is not None:
             await self._http.aclose()
-
-    def _require_client(self) -> genai.Client:
-        if self._client is None:
-            raise not_configured(self.name, "API key")
-        return self._client
 
     async def _apply_timeouts(self, request: httpx.Request) -> None:
         # The SDK puts one timeout on every phase; restore the configured connect timeout, usually shorter.
@@ -185,8 +169,8 @@ class GeminiProvider:
             return status_error(
                 self.name, exc.code, headers if isinstance(headers, Mapping) else None, exc.status
             )
-        if isinstance(exc, httpx.HTTPError | OSError):
-            return transport_error(self.name, exc, mid_stream=mid_stream)
+        if isinstance(exc, HTTPX_TRANSPORT_ERRORS):
+            return httpx_transport_error(self.name, exc, mid_stream=mid_stream)
         return malformed(self.name, f"the answer is not Gemini's format ({type(exc).__name__})")
 
 

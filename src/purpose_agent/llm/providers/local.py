@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 from purpose_agent.llm.errors import FailureReason, ProviderError
-from purpose_agent.llm.providers.base import ProviderConfig
+from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
 from purpose_agent.llm.types import ChatRequest, Completion, StreamEnd, StreamPart, TextDelta, Usage
 
 if TYPE_CHECKING:
@@ -61,11 +61,11 @@ def _route_llama_logs_to_logging() -> object:
     return callback
 
 
-class LocalProvider:
+class LocalProvider(ConfiguredProvider):
     """SmolLM2 (or the GGUF at option `model_path`) through llama.cpp, loaded on first use."""
 
     def __init__(self, config: ProviderConfig) -> None:
-        self._config = config
+        super().__init__(config)
         custom = config.options.get("model_path")
         self._path = Path(custom) if custom else default_model_path()
         self._llm: Llama | None = None
@@ -73,14 +73,6 @@ class LocalProvider:
         self._load_lock = asyncio.Lock()
         # One llama context is not thread-safe; held by the worker thread for the whole inference.
         self._run_lock = threading.Lock()
-
-    @property
-    def name(self) -> str:
-        return self._config.name
-
-    @property
-    def model(self) -> str:
-        return self._config.model
 
     @property
     def configured(self) -> bool:

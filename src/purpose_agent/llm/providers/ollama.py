@@ -8,13 +8,13 @@ import httpx
 import ollama
 
 from purpose_agent.llm.errors import FailureReason, ProviderError
-from purpose_agent.llm.providers.base import ProviderConfig
-from purpose_agent.llm.providers.sdk_errors import (
+from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
+from purpose_agent.llm.providers.http_errors import (
+    HTTPX_TRANSPORT_ERRORS,
     PAYLOAD_ERRORS,
+    httpx_transport_error,
     malformed,
-    not_configured,
     status_error,
-    transport_error,
 )
 from purpose_agent.llm.types import ChatRequest, Completion, StreamEnd, StreamPart, TextDelta, Usage
 
@@ -36,17 +36,16 @@ async def _catch_rate_limit(response: httpx.Response) -> None:
 _SDK_FAILURES: tuple[type[Exception], ...] = (
     _RateLimited,
     ollama.ResponseError,
-    httpx.HTTPError,
-    OSError,
+    *HTTPX_TRANSPORT_ERRORS,
     *PAYLOAD_ERRORS,
 )
 
 
-class OllamaProvider:
+class OllamaProvider(ConfiguredProvider):
     """An Ollama server's chat API; every failure leaves as `ProviderError`."""
 
     def __init__(self, config: ProviderConfig) -> None:
-        self._config = config
+        super().__init__(config)
         self._client: ollama.AsyncClient | None = None
         if not config.base_url:
             # Build nothing: the SDK would fall back to OLLAMA_HOST or localhost, which nobody asked for.
@@ -61,24 +60,14 @@ class OllamaProvider:
         )
 
     @property
-    def name(self) -> str:
-        """The provider's name in the chain."""
-        return self._config.name
-
-    @property
-    def model(self) -> str:
-        """The model used when a request names none."""
-        return self._config.model
-
-    @property
     def configured(self) -> bool:
         """True when a host is set."""
         return self._client is not None
 
     async def complete(self, request: ChatRequest) -> Completion:
         """The whole answer at once."""
-        client = self._require_client()
-        model = request.model or self._config.model
+        client = self._require(self._client, "host")
+        model = self._model_for(request)
         try:
             response = await client.chat(
                 model=model, messages=_messages(request), options=_options(request), stream=False
@@ -91,8 +80,8 @@ class OllamaProvider:
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamPart]:
         """Text deltas in order, then one `StreamEnd`; a stream without its `done` object raises."""
-        client = self._require_client()
-        model = request.model or self._config.model
+        client = self._require(self._client, "host")
+        model = self._model_for(request)
         end: StreamEnd | None = None
         mid_stream = False
         parts: AsyncIterator[ollama.ChatResponse] | None = None
@@ -120,11 +109,6 @@ class OllamaProvider:
         if self._client is not None:
             await self._client.close()  # type: ignore[no-untyped-call]  # the SDK leaves `close` unannotated
 
-    def _require_client(self) -> ollama.AsyncClient:
-        if self._client is None:
-            raise not_configured(self.name, "host")
-        return self._client
-
     def _translate(self, exc: Exception, *, mid_stream: bool) -> ProviderError:
         if isinstance(exc, _RateLimited):
             return status_error(self.name, 429, exc.headers)
@@ -134,8 +118,8 @@ class OllamaProvider:
                 return ProviderError(self.name, FailureReason.server_error, "error event in the stream")
             # Ollama's error text is free-form and may quote the request: only the status goes out.
             return status_error(self.name, exc.status_code)
-        if isinstance(exc, httpx.HTTPError | OSError):
-            return transport_error(self.name, exc, mid_stream=mid_stream)
+        if isinstance(exc, HTTPX_TRANSPORT_ERRORS):
+            return httpx_transport_error(self.name, exc, mid_stream=mid_stream)
         return malformed(self.name, f"the answer is not Ollama's format ({type(exc).__name__})")
 
 

@@ -8,17 +8,18 @@ import httpx2
 import openai
 from openai.types import CompletionUsage
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
+from openai.types.chat.completion_create_params import CompletionCreateParamsBase
 
 from purpose_agent.llm.errors import FailureReason, ProviderError
-from purpose_agent.llm.providers.base import ProviderConfig
+from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
 from purpose_agent.llm.providers.http_errors import (
+    HTTPX2_TRANSPORT_ERRORS,
     PAYLOAD_ERRORS,
-    TRANSPORT_ERRORS,
+    httpx2_connection_error,
+    httpx2_payload_or_transport_error,
     is_event_stream,
     malformed,
-    payload_or_transport_error,
     status_error,
-    transport_error,
 )
 from purpose_agent.llm.types import ChatRequest, Completion, Message, StreamEnd, StreamPart, TextDelta, Usage
 
@@ -26,14 +27,14 @@ from purpose_agent.llm.types import ChatRequest, Completion, Message, StreamEnd,
 # which only our settings may read. A provider without a key reports `configured == False`.
 _NO_KEY = "not-configured"
 
-_CAUGHT: tuple[type[Exception], ...] = (openai.OpenAIError, *TRANSPORT_ERRORS, *PAYLOAD_ERRORS)
+_CAUGHT: tuple[type[Exception], ...] = (openai.OpenAIError, *HTTPX2_TRANSPORT_ERRORS, *PAYLOAD_ERRORS)
 
 
-class OpenAIProvider:
+class OpenAIProvider(ConfiguredProvider):
     """Chat completions through `openai.AsyncOpenAI`, over one pooled HTTP client."""
 
     def __init__(self, config: ProviderConfig) -> None:
-        self._config = config
+        super().__init__(config)
         timeout = httpx2.Timeout(config.read_timeout, connect=config.connect_timeout)
         self._http = httpx2.AsyncClient(timeout=timeout)
         self._client = openai.AsyncOpenAI(
@@ -45,46 +46,26 @@ class OpenAIProvider:
         )
 
     @property
-    def name(self) -> str:
-        """The provider's name in the chain."""
-        return self._config.name
-
-    @property
-    def model(self) -> str:
-        """The model used when a request names none."""
-        return self._config.model
-
-    @property
     def configured(self) -> bool:
         """True when an API key is set."""
         return bool(self._config.api_key)
 
     async def complete(self, request: ChatRequest) -> Completion:
         """The whole answer at once."""
-        model = request.model or self._config.model
+        model = self._model_for(request)
         try:
-            response = await self._client.chat.completions.create(
-                model=model,
-                messages=[_message(message) for message in request.messages],
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-            )
+            response = await self._client.chat.completions.create(**_params(request, model))
             return self._read_completion(response, model)
         except _CAUGHT as error:
             raise self._failure(error, mid_stream=False) from None
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamPart]:
         """Text deltas in order, then one `StreamEnd`; a stream cut before its finish raises."""
-        model = request.model or self._config.model
+        model = self._model_for(request)
         try:
-            chunks = await self._client.chat.completions.create(
-                model=model,
-                messages=[_message(message) for message in request.messages],
-                temperature=request.temperature,
-                max_tokens=request.max_tokens,
-                stream=True,
-                stream_options={"include_usage": True},
-            )
+            params = _params(request, model)
+            params["stream_options"] = {"include_usage": True}
+            chunks = await self._client.chat.completions.create(**params, stream=True)
         except _CAUGHT as error:
             raise self._failure(error, mid_stream=False) from None
         async with chunks:
@@ -123,14 +104,11 @@ class OpenAIProvider:
         return Completion(text=text, usage=usage, model=getattr(response, "model", None) or model)
 
     def _failure(self, error: Exception, *, mid_stream: bool) -> ProviderError:
-        name = self._config.name
+        name = self.name
         if isinstance(error, openai.APITimeoutError):
             return ProviderError(name, FailureReason.timeout, "request timed out")
         if isinstance(error, openai.APIConnectionError):
-            cause = error.__cause__
-            return transport_error(
-                name, cause if isinstance(cause, Exception) else error, mid_stream=mid_stream
-            )
+            return httpx2_connection_error(name, error, mid_stream=mid_stream)
         if isinstance(error, openai.APIStatusError):
             return status_error(name, error.status_code, error.response.headers, error.code or error.type)
         if isinstance(error, openai.APIResponseValidationError):
@@ -141,7 +119,17 @@ class OpenAIProvider:
         if isinstance(error, openai.OpenAIError):
             # The SDK refused the request before sending it.
             return ProviderError(name, FailureReason.bad_request, type(error).__name__)
-        return payload_or_transport_error(name, error, mid_stream=mid_stream)
+        return httpx2_payload_or_transport_error(name, error, mid_stream=mid_stream)
+
+
+def _params(request: ChatRequest, model: str) -> CompletionCreateParamsBase:
+    """What a whole and a streamed call both send."""
+    return {
+        "model": model,
+        "messages": [_message(message) for message in request.messages],
+        "temperature": request.temperature,
+        "max_tokens": request.max_tokens,
+    }
 
 
 def _message(message: Message) -> ChatCompletionMessageParam:
