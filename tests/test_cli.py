@@ -209,3 +209,18 @@ def test_api_docs_render_in_headless_chromium_without_network(service: Service, 
     assert 'class="swagger-ui"' in dom
     assert "Purpose-Agent" in dom
     assert "/health/ready" in dom, "the operations of the OpenAPI document are rendered"
+
+
+def test_serving_with_another_embedder_than_the_index_holds_stops_with_a_pointer_to_reindex(
+    service: Service,
+) -> None:
+    assert service.run("db", "start").returncode == 0
+    assert service.run("migrate").returncode == 0
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
+        conn.execute(
+            "INSERT INTO embedding_index (id, embedder, dimension) VALUES (1, 'openai/text-embedding-3-small', 1536)"
+        )
+    result = service.run("serve")
+    assert result.returncode == 2
+    assert "purpose-agent reindex" in result.stderr
+    assert "openai/text-embedding-3-small" in result.stderr

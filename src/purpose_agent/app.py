@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from purpose_agent import __version__
-from purpose_agent.composition import build_router
+from purpose_agent.composition import build_router, embedder_from
 from purpose_agent.db.engine import create_engine, create_sessionmaker
 from purpose_agent.health.endpoints import router as health_router
 from purpose_agent.health.service import ReadinessService
@@ -19,6 +19,7 @@ from purpose_agent.kit.body_limit import BodyLimitMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
 from purpose_agent.kit.request_context import RequestContextMiddleware
+from purpose_agent.knowledge.endpoints import router as knowledge_router
 from purpose_agent.settings import Settings
 
 log = structlog.get_logger("purpose_agent.app")
@@ -44,6 +45,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         app.state.sessionmaker = create_sessionmaker(db_engine)
         app.state.redis = redis
         router, recorder = build_router(settings, redis, app.state.sessionmaker)
+        app.state.embedder = embedder_from(settings)
         app.state.llm_router = router
         app.state.readiness = ReadinessService(db_engine, redis, settings.readiness_timeout_seconds, router)
         log.info("started", env=settings.app_env.value)
@@ -52,6 +54,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         finally:
             await recorder.drain()
             await router.aclose()
+            await app.state.embedder.aclose()
             if redis is not None:
                 await redis.aclose()
             if owned_engine:
@@ -69,6 +72,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     install_problem_handlers(app)
     install_offline_docs(app, title=TITLE)
     app.include_router(health_router)
+    app.include_router(knowledge_router)
     # Added last = outermost: the request context wraps every other middleware.
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestContextMiddleware)

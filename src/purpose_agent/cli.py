@@ -56,9 +56,33 @@ def _migrate(settings: Settings) -> None:
         raise _fail(f"cannot reach the database; {hint}") from None
 
 
+def _check_embedder(settings: Settings) -> None:
+    """Stop before serving when the index holds vectors of another embedder than the configured one."""
+    from purpose_agent.composition import embedder_from
+    from purpose_agent.db.engine import create_engine, create_sessionmaker
+    from purpose_agent.knowledge.index import EmbedderMismatch, check_index
+
+    embedder = embedder_from(settings)
+
+    async def check() -> None:
+        engine = create_engine(settings.sqlalchemy_url(), pool_size=1, connect_timeout=5)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await check_index(session, embedder.name, embedder.dimension)
+        finally:
+            await engine.dispose()
+            await embedder.aclose()
+
+    try:
+        asyncio.run(check())
+    except EmbedderMismatch as exc:
+        raise _fail(str(exc)) from None
+
+
 def _serve(settings: Settings, host: str | None, port: int | None) -> None:
     from purpose_agent.app import create_app
 
+    _check_embedder(settings)
     config = uvicorn.Config(
         create_app(settings),
         host=host or settings.host,

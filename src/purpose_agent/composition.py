@@ -7,6 +7,8 @@ import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.knowledge.embeddings.base import Embedder
+from purpose_agent.knowledge.embeddings.factory import build_embedder
 from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerPolicy, BreakerStore, MemoryBreakers, RedisBreakers
 from purpose_agent.llm.pricing import Price, PriceTable
@@ -78,3 +80,15 @@ def build_router(
         log.warning("llm_provider_skipped", provider=name, reason="no credentials or model configured")
     log.info("llm_chain", chain=router.default_chain, extractive=settings.llm_extractive_fallback)
     return router, recorder
+
+
+def embedder_from(settings: Settings) -> Embedder:
+    """The configured embedder; the local model loads on its first use, not here."""
+    return build_embedder(
+        settings.embedder,
+        model=settings.embedder_model,
+        base_url=settings.embedder_base_url,
+        api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
+        dimension=settings.embedder_dimension,
+        max_tokens=settings.embedder_max_tokens,
+    )

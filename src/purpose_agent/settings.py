@@ -108,6 +108,15 @@ class Settings(BaseSettings):
     # JSON {"provider/model": [prompt, completion]}, US dollars per million tokens, over the defaults.
     llm_prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
 
+    # local (all-MiniLM-L6-v2 on ONNX Runtime, offline) | openai | ollama | gemini
+    embedder: str = "local"
+    embedder_model: str | None = None
+    embedder_base_url: str | None = None
+    embedder_api_key: SecretStr | None = None
+    embedder_dimension: Annotated[int, Field(ge=1, le=16_000)] | None = None
+    embedder_max_tokens: Annotated[int, Field(ge=16, le=8192)] = 256
+    chunk_overlap_tokens: Annotated[int, Field(ge=0, le=512)] = 32
+
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     readiness_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
 
@@ -125,6 +134,14 @@ class Settings(BaseSettings):
             schemes = ("redis://", "rediss://", "unix://")
         if value and not value.startswith(schemes):
             raise ValueError(f"must start with one of {', '.join(schemes)}")
+        return value
+
+    @field_validator("embedder")
+    @classmethod
+    def _known_embedder(cls, value: str) -> str:
+        kinds = ("local", "openai", "ollama", "gemini")
+        if value not in kinds:
+            raise ValueError(f"unknown embedder {value!r} (known: {', '.join(kinds)})")
         return value
 
     @field_validator("llm_chain")

@@ -191,3 +191,13 @@ async def test_another_embedder_is_refused_until_reindex(session: AsyncSession, 
     await reset_index(session, "openai/text-embedding-3-small", 1536)
     info = await ensure_index(session, "openai/text-embedding-3-small", 1536)
     assert (info.embedder, info.dimension) == ("openai/text-embedding-3-small", 1536)
+
+
+async def test_check_index_reports_the_recorded_embedder(session: AsyncSession, index: None) -> None:
+    from purpose_agent.knowledge.index import check_index
+
+    info = await check_index(session, "test/embedder", DIMENSION)
+    assert info is not None
+    assert info.embedder == "test/embedder"
+    with pytest.raises(EmbedderMismatch, match="purpose-agent reindex"):
+        await check_index(session, "local/other", 384)

@@ -46,12 +46,26 @@ async def ensure_index(session: AsyncSession, embedder: str, dimension: int) -> 
         await _create_hnsw(session, dimension)
         return IndexInfo(embedder, dimension)
     if (current.embedder, current.dimension) != (embedder, dimension):
-        raise EmbedderMismatch(
-            f"the knowledge index holds vectors of {current.embedder} ({current.dimension} dimensions), "
-            f"but the configured embedder is {embedder} ({dimension} dimensions); "
-            "run `purpose-agent reindex` to re-embed every chunk with the configured one"
-        )
+        raise EmbedderMismatch(_mismatch(current, embedder, dimension))
     return IndexInfo(current.embedder, current.dimension)
+
+
+async def check_index(session: AsyncSession, embedder: str, dimension: int) -> IndexInfo | None:
+    """The recorded embedder (None on an empty index); `EmbedderMismatch` when it is not this one."""
+    current = await session.scalar(select(EmbeddingIndex))
+    if current is None:
+        return None
+    if (current.embedder, current.dimension) != (embedder, dimension):
+        raise EmbedderMismatch(_mismatch(current, embedder, dimension))
+    return IndexInfo(current.embedder, current.dimension)
+
+
+def _mismatch(current: EmbeddingIndex, embedder: str, dimension: int) -> str:
+    return (
+        f"the knowledge index holds vectors of {current.embedder} ({current.dimension} dimensions), "
+        f"but the configured embedder is {embedder} ({dimension} dimensions); "
+        "run `purpose-agent reindex` to re-embed every chunk with the configured one"
+    )
 
 
 async def reset_index(session: AsyncSession, embedder: str, dimension: int) -> None:
