@@ -218,7 +218,8 @@ def test_serving_with_another_embedder_than_the_index_holds_stops_with_a_pointer
     assert service.run("migrate").returncode == 0
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
         conn.execute(
-            "INSERT INTO embedding_index (id, embedder, dimension) VALUES (1, 'openai/text-embedding-3-small', 1536)"
+            "INSERT INTO embedding_index (id, embedder, dimension) VALUES (1, %s, 1536)",
+            ("openai/text-embedding-3-small",),
         )
     result = service.run("serve")
     assert result.returncode == 2
