@@ -47,7 +47,7 @@ async def ingest_document(
     embedder: Embedder,
     policy: ChunkingPolicy,
     *,
-    batch_size: int = 32,
+    batch_size: int = 16,
 ) -> IngestionOutcome:
     """Parse, chunk and embed the document, then replace its chunks atomically."""
     async with sessionmaker() as session, session.begin():

@@ -81,7 +81,7 @@ class LocalEmbedder:
         model_path: Path | None = None,
         tokenizer_path: Path | None = None,
         max_tokens: int = 256,
-        batch_size: int = 32,
+        batch_size: int = 16,
         threads: int = 2,
     ) -> None:
         if not 2 < max_tokens <= _POSITION_LIMIT:
