@@ -1,19 +1,97 @@
-"""The knowledge API: search (documents and categories arrive with ingestion jobs)."""
+"""The knowledge API: categories, documents and search (uploads arrive with ingestion jobs)."""
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from purpose_agent.db.engine import SessionDep
+from purpose_agent.kit.pagination import Page, PageDep
 from purpose_agent.kit.problems import problem_responses
-from purpose_agent.knowledge import service
+from purpose_agent.knowledge import repository, service
 from purpose_agent.knowledge.embeddings.base import Embedder
-from purpose_agent.knowledge.errors import CategoryNotFound
-from purpose_agent.knowledge.schemas import SearchRequest, SearchResponse, SearchResult
+from purpose_agent.knowledge.errors import (
+    CategoryExists,
+    CategoryNotEmpty,
+    CategoryNotFound,
+    DocumentNotFound,
+)
+from purpose_agent.knowledge.models import CATEGORY_PATTERN, DocumentStatus
+from purpose_agent.knowledge.schemas import (
+    CategoryCreate,
+    CategoryName,
+    CategoryRead,
+    DocumentRead,
+    SearchRequest,
+    SearchResponse,
+    SearchResult,
+)
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
+
+CategoryPath = Annotated[str, Path(pattern=CATEGORY_PATTERN)]
+
+
+@router.get("/categories")
+async def list_categories(session: SessionDep) -> list[CategoryRead]:
+    """Every category, with how many documents it holds."""
+    return [
+        CategoryRead(name=c.name, description=c.description, documents=count, created_at=c.created_at)
+        for c, count in await repository.list_categories(session)
+    ]
+
+
+@router.post("/categories", status_code=201, responses=problem_responses(CategoryExists))
+async def create_category(data: CategoryCreate, session: SessionDep) -> CategoryRead:
+    """A new, empty category."""
+    category = await service.create_category(session, data.name, data.description)
+    return CategoryRead(
+        name=category.name, description=category.description, documents=0, created_at=category.created_at
+    )
+
+
+@router.delete(
+    "/categories/{name}", status_code=204, responses=problem_responses(CategoryNotFound, CategoryNotEmpty)
+)
+async def delete_category(name: CategoryPath, session: SessionDep) -> Response:
+    """Delete a category that holds no documents."""
+    await service.delete_category(session, name)
+    return Response(status_code=204)
+
+
+@router.get("/documents")
+async def list_documents(
+    session: SessionDep,
+    page: PageDep,
+    category: Annotated[CategoryName | None, Query()] = None,
+    status: Annotated[DocumentStatus | None, Query()] = None,
+) -> Page[DocumentRead]:
+    """Documents, newest first, optionally of one category or status."""
+    documents, total = await repository.list_documents(
+        session,
+        category=category,
+        status=status.value if status else None,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    items = [DocumentRead.model_validate(document) for document in documents]
+    return Page[DocumentRead](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/documents/{document_id}", responses=problem_responses(DocumentNotFound))
+async def get_document(document_id: uuid.UUID, session: SessionDep) -> DocumentRead:
+    """One document: status, last error, pages, chunks and progress."""
+    return DocumentRead.model_validate(await service.get_document(session, document_id))
+
+
+@router.delete("/documents/{document_id}", status_code=204, responses=problem_responses(DocumentNotFound))
+async def delete_document(document_id: uuid.UUID, session: SessionDep) -> Response:
+    """Delete a document with its stored bytes and chunks."""
+    await service.delete_document(session, document_id)
+    return Response(status_code=204)
 
 
 @router.post("/search", responses=problem_responses(CategoryNotFound))

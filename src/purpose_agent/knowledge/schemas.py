@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from purpose_agent.knowledge.models import CATEGORY_PATTERN
+from purpose_agent.knowledge.models import CATEGORY_PATTERN, DocumentStatus
 from purpose_agent.knowledge.search import SearchMode
 
 CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
@@ -37,3 +38,36 @@ class SearchResult(BaseModel):
 
 class SearchResponse(BaseModel):
     results: list[SearchResult]
+
+
+class CategoryCreate(BaseModel):
+    name: CategoryName
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+
+
+class CategoryRead(BaseModel):
+    name: str
+    description: str
+    documents: int
+    created_at: datetime
+
+
+class DocumentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    category: str
+    source_name: str
+    sha256: str
+    mime: str
+    size_bytes: int
+    pages: int | None
+    status: DocumentStatus
+    error: str | None
+    attempts: int
+    chunk_count: int
+    job_id: int | None
+    progress_pages: int
+    progress_chunks: int
+    created_at: datetime
+    updated_at: datetime

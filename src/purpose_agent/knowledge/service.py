@@ -1,12 +1,20 @@
-"""Knowledge queries used by the API, chat and MCP alike."""
+"""Knowledge operations used by the API, chat and MCP alike."""
 
 from __future__ import annotations
 
+import uuid
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purpose_agent.knowledge import repository
 from purpose_agent.knowledge.embeddings.base import Embedder
-from purpose_agent.knowledge.errors import CategoryNotFound
-from purpose_agent.knowledge.models import Category
+from purpose_agent.knowledge.errors import (
+    CategoryExists,
+    CategoryNotEmpty,
+    CategoryNotFound,
+    DocumentNotFound,
+)
+from purpose_agent.knowledge.models import Category, Document
 from purpose_agent.knowledge.schemas import SearchRequest
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
 
@@ -28,3 +36,43 @@ async def search(session: AsyncSession, embedder: Embedder, request: SearchReque
         mode=request.mode,
         min_score=request.min_score,
     )
+
+
+async def create_category(session: AsyncSession, name: str, description: str) -> Category:
+    """A new category; 409 when the name is taken."""
+    if await session.get(Category, name) is not None:
+        raise CategoryExists(f"A category named '{name}' already exists.")
+    category = Category(name=name, description=description)
+    session.add(category)
+    await session.flush()
+    await session.refresh(category)
+    return category
+
+
+async def delete_category(session: AsyncSession, name: str) -> None:
+    """Delete an empty category; 404 when unknown, 409 while documents remain."""
+    category = await session.get(Category, name)
+    if category is None:
+        raise CategoryNotFound(f"There is no category named '{name}'.")
+    documents = await repository.count_documents(session, name)
+    if documents:
+        raise CategoryNotEmpty(
+            f"The category '{name}' still holds {documents} document(s); delete them first.",
+            documents=documents,
+        )
+    await session.delete(category)
+    await session.flush()
+
+
+async def get_document(session: AsyncSession, document_id: uuid.UUID) -> Document:
+    """The document; 404 when unknown."""
+    document = await repository.get_document(session, document_id)
+    if document is None:
+        raise DocumentNotFound(f"There is no document with id {document_id}.")
+    return document
+
+
+async def delete_document(session: AsyncSession, document_id: uuid.UUID) -> None:
+    """Delete a document; its bytes and chunks go with it."""
+    await session.delete(await get_document(session, document_id))
+    await session.flush()
