@@ -225,3 +225,13 @@ def test_serving_with_another_embedder_than_the_index_holds_stops_with_a_pointer
     assert result.returncode == 2
     assert "purpose-agent reindex" in result.stderr
     assert "openai/text-embedding-3-small" in result.stderr
+
+    # Following the message: reindex moves the index to the configured (local) embedder.
+    reindexed = service.run("reindex")
+    assert reindexed.returncode == 0, reindexed.stderr
+    assert "index rebuilt for local/" in reindexed.stdout
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
+        row = conn.execute("SELECT embedder, dimension FROM embedding_index").fetchone()
+    assert row is not None
+    assert row[0].startswith("local/")
+    assert row[1] == 384

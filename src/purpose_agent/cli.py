@@ -148,6 +148,35 @@ def up() -> None:
 
 
 @app.command()
+def reindex() -> None:
+    """Re-embed every document with the configured embedder (after changing EMBEDDER)."""
+    from purpose_agent.composition import embedder_from
+    from purpose_agent.db.engine import create_engine, create_sessionmaker
+    from purpose_agent.knowledge.chunking import ChunkingPolicy
+    from purpose_agent.knowledge.reindex import reindex_all
+
+    settings = _settings()
+    embedder = embedder_from(settings)
+    policy = ChunkingPolicy(max_tokens=embedder.max_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+
+    async def run() -> dict[str, int]:
+        engine = create_engine(settings.sqlalchemy_url(), pool_size=2, connect_timeout=5)
+        try:
+            return await reindex_all(
+                create_sessionmaker(engine),
+                embedder,
+                policy,
+                on_progress=lambda done, total: typer.echo(f"re-embedded {done}/{total} documents"),
+            )
+        finally:
+            await engine.dispose()
+            await embedder.aclose()
+
+    counts = asyncio.run(run())
+    typer.echo(f"index rebuilt for {embedder.name}: {counts['ready']} ready, {counts['failed']} failed")
+
+
+@app.command()
 def worker() -> None:
     """Run the background worker until stopped (the job queue arrives with knowledge ingestion)."""
     _settings()

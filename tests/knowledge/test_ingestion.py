@@ -134,3 +134,31 @@ async def test_search_by_keyword_finds_the_exact_term(
         mode=SearchMode.keyword,
     )
     assert [hit.page for hit in hits] == [2]
+
+
+async def test_reindex_moves_every_document_to_the_new_embedder(
+    session: AsyncSession, test_sessionmaker: async_sessionmaker[AsyncSession], embedder: LocalEmbedder
+) -> None:
+    from purpose_agent.knowledge.index import ensure_index
+    from purpose_agent.knowledge.models import EmbeddingIndex
+    from purpose_agent.knowledge.reindex import reindex_all
+
+    # An index built by another embedder, holding one document's chunks.
+    await ensure_index(session, "test/old-embedder", 384)
+    document_id = await stored_document(session, b"# Care\n\nWipe the lid dry.\n", "text/markdown", "care.md")
+    progress: list[tuple[int, int]] = []
+
+    counts = await reindex_all(
+        test_sessionmaker,
+        embedder,
+        ChunkingPolicy(),
+        on_progress=lambda done, total: progress.append((done, total)),
+    )
+
+    assert counts["ready"] == 1
+    assert progress == [(1, 1)]
+    recorded = await session.get(EmbeddingIndex, 1, populate_existing=True)
+    assert recorded is not None
+    assert (recorded.embedder, recorded.dimension) == (embedder.name, embedder.dimension)
+    chunks = (await session.scalars(select(Chunk.text).where(Chunk.document_id == document_id))).all()
+    assert chunks == ["Care\n\nWipe the lid dry."]
