@@ -63,7 +63,7 @@ def _serve(wire_name: str, port: int, hang: bool) -> None:
 
 
 def start_fake(wire_name: str, hang: bool = False) -> tuple[multiprocessing.Process, str]:
-    from tests.llm.fake_upstream import free_port
+    from tests.ports import free_port
 
     port = free_port()
     process = multiprocessing.Process(target=_serve, args=(wire_name, port, hang), daemon=True)
@@ -115,7 +115,7 @@ def router_of(providers: list[Provider], threshold: int = 3) -> LLMRouter:
 async def run(requests: int) -> dict[str, object]:
     _, openai_base = start_fake("openai")
     _, hanging_base = start_fake("anthropic", hang=True)
-    from tests.llm.fake_upstream import refused_url
+    from tests.ports import refused_url
 
     direct_client = openai.AsyncOpenAI(base_url=f"{openai_base}/v1", api_key=KEY, max_retries=0)
     healthy = OpenAIProvider(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,17 +30,10 @@ from purpose_agent.db.migrate import upgrade
 from purpose_agent.kit.logging import configure_logging
 from purpose_agent.kit.redaction import Redactor
 from purpose_agent.settings import ProviderSettings, Settings
+from tests.ports import free_port
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "purpose_agent_test"
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def _as_sqlalchemy_url(url: str) -> str:

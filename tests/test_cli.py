@@ -22,7 +22,7 @@ import psycopg
 import pytest
 
 from purpose_agent import __version__
-from tests.conftest import free_port
+from tests.ports import free_port
 
 COMMAND = str(Path(sys.executable).with_name("purpose-agent"))
 

@@ -7,12 +7,15 @@ Values come from the process environment first, then from a `.env` file in the w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from purpose_agent.knowledge.embeddings.factory import KINDS as EMBEDDER_KINDS
 
 
 class AppEnv(StrEnum):
@@ -92,6 +95,8 @@ class Settings(BaseSettings):
     # Empty means: no Redis; counters stay in memory of one process.
     redis_url: str = ""
 
+    _providers: dict[str, ProviderSettings] | None = PrivateAttr(default=None)
+
     llm_chain: str = ",".join(KNOWN_PROVIDERS)
     llm_deadline_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
     llm_heartbeat_seconds: Annotated[float, Field(gt=0, le=60)] = 10.0
@@ -125,23 +130,21 @@ class Settings(BaseSettings):
     def _upper_log_level(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
 
-    @field_validator("database_url", "redis_url")
+    @field_validator("database_url")
     @classmethod
-    def _known_scheme(cls, value: str, info: object) -> str:
-        field = getattr(info, "field_name", "")
-        schemes = ("postgresql://", "postgresql+psycopg://", "postgres://")
-        if field == "redis_url":
-            schemes = ("redis://", "rediss://", "unix://")
-        if value and not value.startswith(schemes):
-            raise ValueError(f"must start with one of {', '.join(schemes)}")
-        return value
+    def _database_scheme(cls, value: str) -> str:
+        return _require_scheme(value, ("postgresql://", "postgresql+psycopg://", "postgres://"))
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        return _require_scheme(value, ("redis://", "rediss://", "unix://"))
 
     @field_validator("embedder")
     @classmethod
     def _known_embedder(cls, value: str) -> str:
-        kinds = ("local", "openai", "ollama", "gemini")
-        if value not in kinds:
-            raise ValueError(f"unknown embedder {value!r} (known: {', '.join(kinds)})")
+        if value not in EMBEDDER_KINDS:
+            raise ValueError(f"unknown embedder {value!r} (known: {', '.join(EMBEDDER_KINDS)})")
         return value
 
     @field_validator("llm_chain")
@@ -161,6 +164,18 @@ class Settings(BaseSettings):
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         """Each provider of the chain with its settings; a bad value raises `SettingsError` naming it."""
+        # Read once: validated at start by load_settings, then used to build the providers.
+        if self._providers is None:
+            self._providers = self._read_provider_settings()
+        return self._providers
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Settings:
+        """A copy whose provider settings are read afresh (an update may change the chain)."""
+        copy = super().model_copy(update=update, deep=deep)
+        copy._providers = None
+        return copy
+
+    def _read_provider_settings(self) -> dict[str, ProviderSettings]:
         providers = {}
         for name in self.chain:
             prefix = f"{name.upper()}_"
@@ -198,6 +213,12 @@ class Settings(BaseSettings):
             if url.startswith(prefix):
                 return "postgresql+psycopg://" + url.removeprefix(prefix)
         return url
+
+
+def _require_scheme(value: str, schemes: tuple[str, ...]) -> str:
+    if value and not value.startswith(schemes):
+        raise ValueError(f"must start with one of {', '.join(schemes)}")
+    return value
 
 
 class SettingsError(Exception):

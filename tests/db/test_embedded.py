@@ -11,7 +11,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.db.embedded import EmbeddedDatabaseError, EmbeddedPostgres
-from tests.conftest import free_port
+from tests.ports import free_port
 
 
 def test_start_status_stop_and_restart_keeps_data(tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from httpx import ASGITransport, AsyncClient
 from purpose_agent import __version__
 from purpose_agent.app import create_app
 from purpose_agent.settings import Settings
-from tests.conftest import free_port
+from tests.ports import free_port
 
 
 async def client_for(settings: Settings) -> AsyncIterator[AsyncClient]:

@@ -16,7 +16,8 @@ import pytest
 from purpose_agent.knowledge.embeddings import Embedder, EmbeddingError, build_embedder
 from purpose_agent.knowledge.embeddings.local import LocalEmbedder
 from purpose_agent.knowledge.embeddings.remote import GeminiEmbedder, OllamaEmbedder, OpenAIEmbedder
-from tests.llm.fake_upstream import FakeUpstream, Fault, RecordedRequest, Reply, refused_url
+from tests.llm.fake_upstream import FakeUpstream, Fault, RecordedRequest, Reply
+from tests.ports import refused_url
 
 API_KEY = "sk-test-secret-0123456789"
 VENDORS = ["openai", "ollama", "gemini"]

@@ -4,7 +4,7 @@ Each vendor module (`fake_openai.py`, ...) supplies a `VendorWire`: how to answe
 how to stream one, in that vendor's format. `FakeUpstream` serves it with uvicorn on 127.0.0.1 in a
 background thread, records every request it receives, and applies the configured `Fault`:
 
-- `refuse`: use `refused_url()` instead: nothing listens there.
+- `refuse`: use `tests.ports.refused_url()` instead: nothing listens there.
 - `hang`: accept the request and answer nothing for `hang_seconds`.
 - `status`: answer `status` with the vendor's error body and an optional `Retry-After`.
 - `malformed`: answer 200 with a body that is not the vendor's format.
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
@@ -29,6 +28,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
+
+from tests.ports import free_port
 
 FaultKind = Literal["none", "hang", "status", "malformed", "cut"]
 
@@ -80,18 +81,6 @@ class VendorWire(Protocol):
     def stream_media_type(self) -> str: ...
 
     def error(self, status: int) -> dict[str, Any]: ...
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-def refused_url() -> str:
-    """A base URL where nothing listens: connections are refused."""
-    return f"http://127.0.0.1:{free_port()}"
 
 
 class _Cut(Exception):

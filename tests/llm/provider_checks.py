@@ -25,7 +25,8 @@ from purpose_agent.llm.providers.base import Provider, ProviderConfig
 from purpose_agent.llm.types import ChatRequest, Completion, Message, StreamEnd, StreamPart, TextDelta, Usage
 from tests.llm.fake_gemini import GeminiWire
 from tests.llm.fake_ollama import OllamaWire
-from tests.llm.fake_upstream import FakeUpstream, Fault, Reply, VendorWire, refused_url
+from tests.llm.fake_upstream import FakeUpstream, Fault, Reply, VendorWire
+from tests.ports import refused_url
 
 P = TypeVar("P", bound=Provider)
 W = TypeVar("W", GeminiWire, OllamaWire)

@@ -11,7 +11,7 @@ from purpose_agent.llm.errors import FailureReason, ProviderError
 from purpose_agent.llm.providers.gemini import GeminiProvider
 from purpose_agent.llm.types import ChatRequest, Message
 from tests.llm.fake_gemini import GeminiWire, Variant
-from tests.llm.fake_upstream import FakeUpstream, Fault, refused_url
+from tests.llm.fake_upstream import FakeUpstream, Fault
 from tests.llm.provider_checks import (
     FAULT_FIELDS,
     FAULTS,
@@ -33,6 +33,7 @@ from tests.llm.provider_checks import (
     serve,
 )
 from tests.llm.provider_checks import TURNS as REQUEST
+from tests.ports import refused_url
 
 API_KEY = "AIza-test-key-0123456789"
 GEMINI = Vendor(GeminiProvider, name="gemini", model="gemini-test", key=API_KEY, request=REQUEST)

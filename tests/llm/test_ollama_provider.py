@@ -10,7 +10,7 @@ import pytest
 from purpose_agent.llm.errors import FailureReason
 from purpose_agent.llm.providers.ollama import OllamaProvider
 from tests.llm.fake_ollama import OllamaWire, Variant
-from tests.llm.fake_upstream import FakeUpstream, Fault, refused_url
+from tests.llm.fake_upstream import FakeUpstream, Fault
 from tests.llm.provider_checks import (
     FAULT_FIELDS,
     FAULTS,
@@ -31,6 +31,7 @@ from tests.llm.provider_checks import (
     serve,
 )
 from tests.llm.provider_checks import TURNS as REQUEST
+from tests.ports import refused_url
 
 # Ollama needs no key; a hosted one behind a bearer token does, and that key must not leak either.
 API_KEY = "ollama-test-key-0123456789"

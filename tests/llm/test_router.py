@@ -36,7 +36,8 @@ from purpose_agent.llm.router import (
 from purpose_agent.llm.types import ChatRequest, Message, Passage
 from tests.llm.fake_anthropic import AnthropicWire
 from tests.llm.fake_openai import OpenAIWire
-from tests.llm.fake_upstream import FakeUpstream, Fault, refused_url
+from tests.llm.fake_upstream import FakeUpstream, Fault
+from tests.ports import refused_url
 
 REQUEST = ChatRequest(
     messages=(Message("user", "What is the refund window?"),), temperature=0.0, max_tokens=64
