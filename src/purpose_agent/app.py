@@ -15,6 +15,7 @@ from purpose_agent.composition import build_router, embedder_from
 from purpose_agent.db.engine import create_engine, create_sessionmaker
 from purpose_agent.health.endpoints import router as health_router
 from purpose_agent.health.service import ReadinessService
+from purpose_agent.jobs.endpoints import router as jobs_router
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
@@ -25,6 +26,8 @@ from purpose_agent.settings import Settings
 log = structlog.get_logger("purpose_agent.app")
 
 TITLE = "Purpose-Agent"
+UPLOAD_PATH = "/api/knowledge/documents"
+MULTIPART_ALLOWANCE = 64 * 1024
 
 
 def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> FastAPI:
@@ -46,6 +49,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         app.state.redis = redis
         router, recorder = build_router(settings, redis, app.state.sessionmaker)
         app.state.embedder = embedder_from(settings)
+        app.state.upload_max_bytes = settings.upload_max_bytes
         app.state.llm_router = router
         app.state.readiness = ReadinessService(db_engine, redis, settings.readiness_timeout_seconds, router)
         log.info("started", env=settings.app_env.value)
@@ -73,7 +77,13 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     install_offline_docs(app, title=TITLE)
     app.include_router(health_router)
     app.include_router(knowledge_router)
+    app.include_router(jobs_router)
     # Added last = outermost: the request context wraps every other middleware.
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodyLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        # An upload may carry the largest document plus its multipart framing and form fields.
+        per_path={UPLOAD_PATH: settings.upload_max_bytes + MULTIPART_ALLOWANCE},
+    )
     app.add_middleware(RequestContextMiddleware)
     return app

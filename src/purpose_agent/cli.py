@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import signal
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 import uvicorn
@@ -15,6 +15,9 @@ from purpose_agent.db.embedded import EmbeddedDatabaseError, EmbeddedPostgres
 from purpose_agent.kit.logging import configure_logging
 from purpose_agent.kit.redaction import Redactor
 from purpose_agent.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from purpose_agent.knowledge.folder import FileResult
 
 app = typer.Typer(help="Purpose-Agent: configurable agents that answer from their own knowledge.")
 db_app = typer.Typer(help="The embedded PostgreSQL in DATA_DIR (unused when DATABASE_URL is set).")
@@ -178,18 +181,52 @@ def reindex() -> None:
 
 @app.command()
 def worker() -> None:
-    """Run the background worker until stopped (the job queue arrives with knowledge ingestion)."""
-    _settings()
+    """Run the background worker (document ingestion, stalled-job checks) until Ctrl-C or SIGTERM."""
+    from purpose_agent.processes import worker_process
 
-    async def wait_for_stop() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        typer.echo("worker running; no job kinds are registered yet; stop with Ctrl-C")
-        await stop.wait()
+    settings = _settings()
+    _check_embedder(settings)
+    typer.echo("worker running; stop with Ctrl-C (running jobs finish first)")
+    asyncio.run(worker_process(settings))
 
-    asyncio.run(wait_for_stop())
+
+@app.command()
+def ingest(
+    path: Annotated[Path, typer.Argument(help="A folder holding one sub-folder per category.")],
+    prune: Annotated[
+        bool, typer.Option(help="Delete folder-ingested documents whose files are gone.")
+    ] = False,
+    wait: Annotated[
+        bool, typer.Option(help="Run the ingestion here and wait for it (--no-wait leaves it to workers).")
+    ] = True,
+) -> None:
+    """Ingest PATH/{category}/**: new and changed files are (re)indexed, unchanged ones skipped."""
+    from purpose_agent.processes import ingest_process
+
+    settings = _settings()
+    if not path.is_dir():
+        raise _fail(f"{path} is not a folder")
+    _check_embedder(settings)
+
+    def show(result: FileResult) -> None:
+        where = f"{result.category}/{result.name}" if result.category else str(result.path)
+        extra = f" (job {result.job_id})" if result.job_id and result.outcome != "unchanged" else ""
+        reason = f": {result.reason}" if result.reason else ""
+        typer.echo(f"{result.outcome:<9} {where}{extra}{reason}")
+
+    report, documents = asyncio.run(ingest_process(settings, path, prune=prune, wait=wait, on_file=show))
+    for category, name in report.pruned:
+        typer.echo(f"pruned    {category}/{name}")
+    for document in documents:
+        detail = f"{document.chunks} chunks" if document.status == "ready" else document.error or ""
+        typer.echo(f"{document.status:<9} {document.category}/{document.name}: {detail}")
+    counts = ", ".join(
+        f"{report.count(outcome)} {outcome}" for outcome in ("created", "replaced", "unchanged", "skipped")
+    )
+    queued = "; queued for the workers" if report.job_ids and not wait else ""
+    typer.echo(f"{counts}, {len(report.pruned)} pruned{queued}")
+    if any(document.status == "failed" for document in documents):
+        raise typer.Exit(code=1)
 
 
 @db_app.command("start")

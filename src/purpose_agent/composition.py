@@ -1,14 +1,19 @@
 """Turn the settings into the long-lived objects of a process (the one place besides app.py and cli.py
-that reads `Settings`): the LLM providers, their breakers and the router."""
+that reads `Settings`): the LLM providers, their breakers and the router, the embedder, the worker's jobs."""
 
 from __future__ import annotations
 
+import procrastinate
 import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.jobs.maintenance import maintenance_blueprint
+from purpose_agent.jobs.queue import job_app
+from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
+from purpose_agent.knowledge.tasks import IngestionJobPolicy, ingestion_blueprint
 from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerPolicy, BreakerStore, MemoryBreakers, RedisBreakers
 from purpose_agent.llm.pricing import Price, PriceTable
@@ -92,3 +97,38 @@ def embedder_from(settings: Settings) -> Embedder:
         dimension=settings.embedder_dimension,
         max_tokens=settings.embedder_max_tokens,
     )
+
+
+def chunking_policy(settings: Settings, embedder: Embedder) -> ChunkingPolicy:
+    """Chunks sized for this embedder's token limit."""
+    return ChunkingPolicy(max_tokens=embedder.max_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+
+
+def worker_app(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    embedder: Embedder,
+    *,
+    maintenance: bool = True,
+) -> procrastinate.App:
+    """The job queue app of a worker: ingestion, and (for a long-running worker) the periodic checks."""
+    blueprints = [
+        ingestion_blueprint(
+            sessionmaker,
+            embedder,
+            chunking_policy(settings, embedder),
+            IngestionJobPolicy(
+                attempts=settings.ingest_attempts,
+                timeout_seconds=settings.ingest_timeout_seconds,
+                retry_backoff_seconds=settings.ingest_retry_backoff_seconds,
+            ),
+        )
+    ]
+    if maintenance:
+        blueprints.append(
+            maintenance_blueprint(
+                stalled_after_seconds=settings.worker_stalled_after_seconds,
+                check_every_seconds=settings.worker_stalled_check_seconds,
+            )
+        )
+    return job_app(settings.sqlalchemy_url(), blueprints)

@@ -12,7 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from purpose_agent.knowledge.embeddings.factory import KINDS as EMBEDDER_KINDS
@@ -122,6 +122,20 @@ class Settings(BaseSettings):
     embedder_max_tokens: Annotated[int, Field(ge=16, le=8192)] = 256
     chunk_overlap_tokens: Annotated[int, Field(ge=0, le=512)] = 32
 
+    # Uploads and folder ingestion: the largest document accepted, and how its job runs.
+    upload_max_bytes: Annotated[int, Field(ge=1024, le=1_073_741_824)] = 20 * 1024 * 1024
+    ingest_attempts: Annotated[int, Field(ge=1, le=10)] = 3
+    ingest_timeout_seconds: Annotated[float, Field(gt=0, le=86_400)] = 600.0
+    ingest_retry_backoff_seconds: Annotated[int, Field(ge=1, le=600)] = 5
+    # The folder `purpose-agent up` ingests at start (one sub-folder per category); skipped when absent.
+    knowledge_seed_dir: Path = Path("knowledge")
+
+    # The background worker: jobs run at once, heartbeat, when a silent worker's jobs are run again.
+    worker_concurrency: Annotated[int, Field(ge=1, le=32)] = 1
+    worker_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    worker_stalled_after_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    worker_stalled_check_seconds: Annotated[int, Field(ge=1, le=59)] = 15
+
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     readiness_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
 
@@ -157,6 +171,15 @@ class Settings(BaseSettings):
         if len(set(names)) != len(names):
             raise ValueError("a provider appears twice")
         return ",".join(names)
+
+    @model_validator(mode="after")
+    def _stalled_after_heartbeats(self) -> Settings:
+        if self.worker_stalled_after_seconds <= self.worker_heartbeat_seconds:
+            raise ValueError(
+                "WORKER_STALLED_AFTER_SECONDS must be longer than WORKER_HEARTBEAT_SECONDS, "
+                "or every busy worker would look dead"
+            )
+        return self
 
     @property
     def chain(self) -> list[str]:

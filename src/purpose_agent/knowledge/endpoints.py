@@ -1,4 +1,4 @@
-"""The knowledge API: categories, documents and search (uploads arrive with ingestion jobs)."""
+"""The knowledge API: categories, document uploads and their lifecycle, and search."""
 
 from __future__ import annotations
 
@@ -6,24 +6,28 @@ import uuid
 from dataclasses import asdict
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.pagination import Page, PageDep
 from purpose_agent.kit.problems import problem_responses
-from purpose_agent.knowledge import repository, service
+from purpose_agent.knowledge import registration, repository, service
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.errors import (
     CategoryExists,
     CategoryNotEmpty,
     CategoryNotFound,
+    DocumentBusy,
     DocumentNotFound,
+    DocumentTooLarge,
+    UnsupportedDocumentType,
 )
 from purpose_agent.knowledge.models import CATEGORY_PATTERN, DocumentStatus
 from purpose_agent.knowledge.schemas import (
     CategoryCreate,
     CategoryName,
     CategoryRead,
+    DocumentAccepted,
     DocumentRead,
     SearchRequest,
     SearchResponse,
@@ -79,6 +83,50 @@ async def list_documents(
     )
     items = [DocumentRead.model_validate(document) for document in documents]
     return Page[DocumentRead](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "/documents",
+    status_code=202,
+    responses={
+        200: {"model": DocumentAccepted, "description": "The same file is already stored: nothing to do"},
+        **problem_responses(DocumentTooLarge, UnsupportedDocumentType, CategoryNotFound, DocumentBusy),
+    },
+)
+async def upload_document(
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    file: Annotated[UploadFile, File(description="PDF, DOCX, Markdown, HTML or plain text.")],
+    category: Annotated[CategoryName, Form(description="The category the document belongs to.")],
+) -> DocumentAccepted:
+    """Store a document and queue its ingestion (202); the same file again changes nothing (200).
+
+    The type is read from the content, never from the file name or the declared content type.
+    """
+    max_bytes: int = request.app.state.upload_max_bytes
+    # One byte past the limit is enough to know it is too large, without reading the rest.
+    data = await file.read(max_bytes + 1)
+    added = await registration.register_document(
+        session,
+        category=category,
+        name=registration.source_name(file.filename or ""),
+        data=data,
+        max_bytes=max_bytes,
+    )
+    if added.outcome is registration.Outcome.unchanged:
+        response.status_code = 200
+    return DocumentAccepted.of(added)
+
+
+@router.post(
+    "/documents/{document_id}/reingest", status_code=202, responses=problem_responses(DocumentNotFound)
+)
+async def reingest_document(document_id: uuid.UUID, session: SessionDep) -> DocumentAccepted:
+    """Queue the document's ingestion again from its stored bytes (after a failure, or a new chunking)."""
+    document = await service.get_document(session, document_id)
+    job_id = await registration.queue_ingestion(session, document)
+    return DocumentAccepted.of(registration.Registration(document, job_id, registration.Outcome.replaced))
 
 
 @router.get("/documents/{document_id}", responses=problem_responses(DocumentNotFound))

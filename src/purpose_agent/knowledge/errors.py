@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from purpose_agent.kit.problems import Conflict, NotFound
+from purpose_agent.kit.problems import Conflict, NotFound, ProblemError
 
 
 class CategoryNotFound(NotFound):
@@ -23,3 +23,20 @@ class CategoryNotEmpty(Conflict):
 class DocumentNotFound(NotFound):
     title = "Document not found"
     slug = "document-not-found"
+
+
+class DocumentTooLarge(ProblemError):
+    status = 413
+    title = "Document too large"
+    slug = "document-too-large"
+
+
+class UnsupportedDocumentType(ProblemError):
+    status = 415
+    title = "Unsupported document type"
+    slug = "unsupported-document-type"
+
+
+class DocumentBusy(Conflict):
+    title = "Document is being uploaded"
+    slug = "document-busy"

@@ -61,24 +61,29 @@ async def ingest_document(
         document.attempts += 1
         document.progress_pages = 0
         document.progress_chunks = 0
+        document.progress_chunks_total = 0
         mime, category = document.mime, document.category
 
     try:
         parsed = await asyncio.to_thread(parse, data or b"", mime)
     except ParseError as exc:
         return await _fail(sessionmaker, document_id, str(exc))
-    await _progress(sessionmaker, document_id, pages=parsed.pages or 0)
+    await _progress(sessionmaker, document_id, progress_pages=parsed.pages or 0)
 
     drafts = await asyncio.to_thread(chunk_blocks, parsed.blocks, embedder.count_tokens, policy)
     if not drafts:
         return await _fail(sessionmaker, document_id, "the document contains no text to index")
+    await _progress(sessionmaker, document_id, progress_chunks_total=len(drafts))
 
     vectors: list[list[float]] = []
     for start in range(0, len(drafts), batch_size):
         vectors += await embedder.embed([draft.text for draft in drafts[start : start + batch_size]])
-        await _progress(sessionmaker, document_id, chunks=len(vectors))
+        await _progress(sessionmaker, document_id, progress_chunks=len(vectors))
 
     async with sessionmaker() as session, session.begin():
+        # Locked for the swap: a document deleted meanwhile gets no orphan chunks.
+        if await session.get(Document, document_id, with_for_update=True) is None:
+            raise DocumentMissing(str(document_id))
         info = await ensure_index(session, embedder.name, embedder.dimension)
         await session.execute(delete(Chunk).where(Chunk.document_id == document_id))
         await session.execute(
@@ -120,15 +125,10 @@ def _row(document_id: uuid.UUID, category: str, draft: DraftChunk, vector: list[
 
 
 async def _progress(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    document_id: uuid.UUID,
-    *,
-    pages: int | None = None,
-    chunks: int | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession], document_id: uuid.UUID, **counts: int
 ) -> None:
-    values = {"progress_pages": pages} if pages is not None else {"progress_chunks": chunks}
     async with sessionmaker() as session, session.begin():
-        await session.execute(update(Document).where(Document.id == document_id).values(**values))
+        await session.execute(update(Document).where(Document.id == document_id).values(**counts))
 
 
 async def _fail(

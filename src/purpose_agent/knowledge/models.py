@@ -42,6 +42,12 @@ class DocumentStatus(StrEnum):
     failed = "failed"
 
 
+class DocumentOrigin(StrEnum):
+    upload = "upload"
+    # Registered by `purpose-agent ingest PATH`: only these are removed by its --prune.
+    folder = "folder"
+
+
 class Category(Base):
     __tablename__ = "categories"
     __table_args__ = (CheckConstraint(f"name ~ '{CATEGORY_PATTERN}'", name="name_pattern"),)
@@ -63,12 +69,17 @@ class Document(Base):
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     pages: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=DocumentStatus.queued.value, index=True)
+    origin: Mapped[str] = mapped_column(
+        String(16), default=DocumentOrigin.upload.value, server_default=DocumentOrigin.upload.value
+    )
     error: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     chunk_count: Mapped[int] = mapped_column(Integer, default=0)
     job_id: Mapped[int | None] = mapped_column(BigInteger)
     progress_pages: Mapped[int] = mapped_column(Integer, default=0)
     progress_chunks: Mapped[int] = mapped_column(Integer, default=0)
+    # How many chunks the parsed document makes: progress_chunks counts up to it while embedding.
+    progress_chunks_total: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now(), onupdate=func.now()

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from purpose_agent.knowledge.models import CATEGORY_PATTERN, DocumentStatus
+from purpose_agent.knowledge.registration import Outcome, Registration
 from purpose_agent.knowledge.search import SearchMode
 
 CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
@@ -67,7 +68,27 @@ class DocumentRead(BaseModel):
     attempts: int
     chunk_count: int
     job_id: int | None
+    origin: str
     progress_pages: int
     progress_chunks: int
+    progress_chunks_total: int
     created_at: datetime
     updated_at: datetime
+
+
+class DocumentAccepted(BaseModel):
+    document_id: uuid.UUID
+    job_id: int | None
+    status: DocumentStatus
+    # created: a new document; replaced: new bytes for a known one; unchanged: the same bytes again.
+    outcome: Outcome
+
+    @classmethod
+    def of(cls, registration: Registration) -> DocumentAccepted:
+        document = registration.document
+        return cls(
+            document_id=document.id,
+            job_id=registration.job_id,
+            status=DocumentStatus(document.status),
+            outcome=registration.outcome,
+        )

@@ -1,0 +1,1 @@
+"""Background jobs on procrastinate: deferring in a request's transaction, the worker, job status."""
