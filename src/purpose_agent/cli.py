@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -82,10 +84,11 @@ def _check_embedder(settings: Settings) -> None:
         raise _fail(str(exc)) from None
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> None:
+def _serve(settings: Settings, host: str | None, port: int | None, *, check_embedder: bool = True) -> None:
     from purpose_agent.app import create_app
 
-    _check_embedder(settings)
+    if check_embedder:
+        _check_embedder(settings)
     config = uvicorn.Config(
         create_app(settings),
         host=host or settings.host,
@@ -126,7 +129,9 @@ def serve(
 
 @app.command()
 def up() -> None:
-    """Start the embedded database if used, migrate, and serve the API; Ctrl-C stops all it started."""
+    """Start the embedded database if used, migrate, queue the sample knowledge, run the worker and the API.
+
+    Ctrl-C stops everything it started."""
     settings = _settings()
     database = _embedded(settings) if settings.uses_embedded_db else None
     started_database = False
@@ -136,18 +141,55 @@ def up() -> None:
             database.start(databases=(settings.embedded_db_name,))
         except EmbeddedDatabaseError as exc:
             raise _fail(str(exc)) from None
+    worker: subprocess.Popen[bytes] | None = None
     try:
         _migrate(settings)
+        _check_embedder(settings)
+        _seed_knowledge(settings)
+        # The worker runs beside the API, as in production, and stops with it.
+        worker = subprocess.Popen([sys.executable, "-m", "purpose_agent", "worker"])
         base = f"http://{settings.host}:{settings.port}"
         typer.echo(f"Purpose-Agent {__version__} is starting at {base}")
         typer.echo(f"  API docs:  {base}/api/docs")
         typer.echo(f"  health:    {base}/health  and  {base}/health/ready")
+        typer.echo(f"  worker:    pid {worker.pid}")
         typer.echo("  stop with Ctrl-C")
-        _serve(settings, None, None)
+        _serve(settings, None, None, check_embedder=False)
     finally:
+        if worker is not None:
+            _stop_child(worker)
+            typer.echo("worker stopped")
         if database is not None and started_database:
             database.stop()
             typer.echo("embedded database stopped")
+
+
+def _seed_knowledge(settings: Settings) -> None:
+    """Queue the sample knowledge folder's new and changed files (unchanged ones cost nothing)."""
+    from purpose_agent.processes import ingest_process
+
+    folder = settings.knowledge_seed_dir
+    if not folder.is_dir():
+        return
+    report, _ = asyncio.run(ingest_process(settings, folder, prune=False, wait=False, on_file=lambda _: None))
+    for result in report.files:
+        if result.outcome == "skipped":
+            typer.echo(f"knowledge: skipped {result.path}: {result.reason}", err=True)
+    typer.echo(
+        f"knowledge: {len(report.job_ids)} document(s) from {folder}/ queued for ingestion, "
+        f"{report.count('unchanged')} unchanged"
+    )
+
+
+def _stop_child(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (a Ctrl-C in the terminal has already sent SIGINT), then SIGKILL if it hangs."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @app.command()

@@ -1,11 +1,11 @@
 """The ingestion job: one document through parse, chunk, embed and the atomic chunk swap.
 
+A document that cannot be parsed (corrupt, encrypted, empty) is marked failed by ingestion; the
+job then ends `failed` too, without a retry, since the same bytes would fail the same way.
 Failures a retry can fix (the database went away, a remote embedder timed out, the worker was
 busy past the per-document timeout) are raised so procrastinate retries them with backoff; the
 document keeps the last error meanwhile, so `GET /api/jobs/{id}` says why it is waiting. On the
-last attempt the document ends `failed` with that error instead of staying `processing`. A
-document that cannot be parsed never reaches this point: ingestion marks it failed at once,
-because retrying would not help. Jobs are locked by document, so two jobs for one document never
+last attempt the document ends `failed` with that error instead of staying `processing`. Jobs are locked by document, so two jobs for one document never
 run at the same time; other documents' jobs go on beside a failing one.
 """
 
@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import structlog
 from procrastinate import Blueprint, JobContext, RetryStrategy
+from procrastinate.jobs import Job
+from procrastinate.retry import RetryDecision
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -39,6 +41,17 @@ class IngestionJobPolicy:
     retry_backoff_seconds: int = 5
 
 
+class DocumentRejected(Exception):
+    """The document itself cannot be indexed; the message is the error it was marked failed with."""
+
+
+class _RetryUnlessRejected(RetryStrategy):
+    def get_retry_decision(self, *, exception: BaseException, job: Job) -> RetryDecision | None:
+        if isinstance(exception, DocumentRejected):
+            return None
+        return super().get_retry_decision(exception=exception, job=job)
+
+
 def ingestion_blueprint(
     sessionmaker: async_sessionmaker[AsyncSession],
     embedder: Embedder,
@@ -48,7 +61,7 @@ def ingestion_blueprint(
     """The ingestion task, bound to this worker's database sessions and (once loaded) embedder."""
     blueprint = Blueprint()
     retry: RetryStrategy | bool = (
-        RetryStrategy(max_attempts=policy.attempts - 1, exponential_wait=policy.retry_backoff_seconds)
+        _RetryUnlessRejected(max_attempts=policy.attempts - 1, exponential_wait=policy.retry_backoff_seconds)
         if policy.attempts > 1
         else False
     )
@@ -69,6 +82,8 @@ def ingestion_blueprint(
                 error += f" (attempt {attempt} of {policy.attempts}; it will be retried)"
             await _record_failure(sessionmaker, uuid.UUID(document_id), error, final=final)
             raise
+        if outcome.status is DocumentStatus.failed:
+            raise DocumentRejected(outcome.error or "the document cannot be indexed")
         return outcome.status.value
 
     return blueprint
