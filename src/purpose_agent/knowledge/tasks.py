@@ -5,8 +5,9 @@ job then ends `failed` too, without a retry, since the same bytes would fail the
 Failures a retry can fix (the database went away, a remote embedder timed out, the worker was
 busy past the per-document timeout) are raised so procrastinate retries them with backoff; the
 document keeps the last error meanwhile, so `GET /api/jobs/{id}` says why it is waiting. On the
-last attempt the document ends `failed` with that error instead of staying `processing`. Jobs are locked by document, so two jobs for one document never
-run at the same time; other documents' jobs go on beside a failing one.
+last attempt the document ends `failed` with that error instead of staying `processing`.
+Jobs are locked by document, so two jobs for one document never run at the same time; other
+documents' jobs go on beside a failing one.
 """
 
 from __future__ import annotations
