@@ -109,10 +109,32 @@ def test_a_bad_setting_stops_the_start_with_one_line(service: Service) -> None:
     assert result.stderr.startswith("error: invalid setting PORT:")
 
 
-def test_up_serves_logs_and_stops_cleanly_and_reuses_data(service: Service) -> None:
+SAMPLE_KNOWLEDGE = Path(__file__).resolve().parents[1] / "knowledge"
+
+
+def documents_by_status(service: Service) -> dict[str, int]:
+    listed = httpx.get(f"{service.base_url}/api/knowledge/documents", params={"limit": 100}).json()
+    counts: dict[str, int] = {}
+    for item in listed["items"]:
+        counts[item["status"]] = counts.get(item["status"], 0) + 1
+    return counts
+
+
+def test_up_serves_ingests_the_sample_knowledge_stops_cleanly_and_reuses_data(service: Service) -> None:
+    service.env["KNOWLEDGE_SEED_DIR"] = str(SAMPLE_KNOWLEDGE)
+    samples = [path for path in SAMPLE_KNOWLEDGE.rglob("*") if path.is_file()]
     service.start()
     output = service.output.read_text()
     assert f"http://127.0.0.1:{service.port}/api/docs" in output
+    assert f"knowledge: {len(samples)} document(s) from {SAMPLE_KNOWLEDGE}/ queued for ingestion" in output
+
+    # The worker that `up` started ingests them all.
+    deadline = time.monotonic() + 180
+    while documents_by_status(service) != {"ready": len(samples)}:
+        assert time.monotonic() < deadline, documents_by_status(service)
+        time.sleep(0.5)
+    categories = {row["name"] for row in httpx.get(f"{service.base_url}/api/knowledge/categories").json()}
+    assert categories == {path.name for path in SAMPLE_KNOWLEDGE.iterdir() if path.is_dir()}
 
     ready = httpx.get(f"{service.base_url}/health/ready")
     assert ready.status_code == 200
@@ -126,6 +148,7 @@ def test_up_serves_logs_and_stops_cleanly_and_reuses_data(service: Service) -> N
         conn.execute("CREATE TABLE kept_between_runs (id int)")
 
     assert service.interrupt() == 0
+    assert "worker stopped" in service.output.read_text()
     assert service.run("db", "status").returncode == 1, "Ctrl-C stops the database that `up` started"
 
     lines = [record for record in service.log_records() if record.get("request_id") == "abc-123"]
@@ -133,8 +156,11 @@ def test_up_serves_logs_and_stops_cleanly_and_reuses_data(service: Service) -> N
     assert lines[0]["status"] == 404
     assert lines[0]["path"] == "/no/such/route"
 
-    # A second run reuses the data folder.
+    # A second run reuses the data folder, and finds the knowledge unchanged.
     service.start()
+    assert f"0 document(s) from {SAMPLE_KNOWLEDGE}/ queued for ingestion, {len(samples)} unchanged" in (
+        service.output.read_text()
+    )
     with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
         assert conn.execute("SELECT to_regclass('kept_between_runs')").fetchone() == ("kept_between_runs",)
     assert service.interrupt() == 0
@@ -235,3 +261,30 @@ def test_serving_with_another_embedder_than_the_index_holds_stops_with_a_pointer
     assert row is not None
     assert row[0].startswith("local/")
     assert row[1] == 384
+
+
+def test_ingest_runs_the_folder_s_jobs_reports_each_file_and_fails_on_a_bad_document(
+    service: Service, tmp_path: Path
+) -> None:
+    assert service.run("db", "start").returncode == 0
+    assert service.run("migrate").returncode == 0
+    folder = tmp_path / "docs"
+    (folder / "manuals").mkdir(parents=True)
+    (folder / "manuals" / "kettle.md").write_text("# Kettle\n\nDescale it monthly with vinegar.\n")
+    (folder / "manuals" / "broken.pdf").write_bytes(b"%PDF-1.7\n%broken beyond repair")
+
+    first = service.run("ingest", str(folder))
+    assert first.returncode == 1, "a document that failed is an error for a script"
+    lines = [line for line in first.stdout.splitlines() if not line.startswith("{")]
+    assert "ready     manuals/kettle.md: 1 chunks" in lines
+    assert any(line.startswith("failed    manuals/broken.pdf: ") for line in lines)
+    assert lines[-1] == "2 created, 0 replaced, 0 unchanged, 0 skipped, 0 pruned"
+
+    (folder / "manuals" / "broken.pdf").unlink()
+    again = service.run("ingest", "--prune", str(folder))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-2:] == [
+        "pruned    manuals/broken.pdf",
+        "0 created, 0 replaced, 1 unchanged, 0 skipped, 1 pruned",
+    ]
+    assert service.run("ingest", str(tmp_path / "nowhere")).returncode == 2
