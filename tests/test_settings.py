@@ -15,7 +15,8 @@ def empty_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run each test where no `.env` exists, with none of our variables set."""
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        if name.startswith(("LLM_", "GEMINI_", "OPENAI_", "ANTHROPIC_", "OLLAMA_", "LOCAL_")) or name in (
+        prefixes = ("LLM_", "GEMINI_", "OPENAI_", "ANTHROPIC_", "OLLAMA_", "LOCAL_", "WORKER_", "INGEST_")
+        if name.startswith(prefixes) or name in (
             "HOST",
             "PORT",
             "APP_ENV",
@@ -131,3 +132,10 @@ def test_provider_settings_come_from_their_prefixed_variables(monkeypatch: pytes
     assert providers["anthropic"].max_retries == 4
     assert providers["anthropic"].model == "claude-sonnet-4-5"
     assert "sk-ant" not in repr(providers["anthropic"])
+
+
+def test_a_stalled_threshold_shorter_than_the_heartbeat_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_HEARTBEAT_SECONDS", "20")
+    monkeypatch.setenv("WORKER_STALLED_AFTER_SECONDS", "10")
+    with pytest.raises(SettingsError, match="WORKER_STALLED_AFTER_SECONDS must be longer"):
+        load_settings()
