@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 
 from purpose_agent import __version__
 from purpose_agent.app import create_app
+from purpose_agent.auth.keys import create_key
+from purpose_agent.auth.models import Role
 from purpose_agent.db.embedded import EmbeddedPostgres
 from purpose_agent.db.engine import create_engine
 from purpose_agent.db.migrate import upgrade
@@ -176,8 +178,40 @@ async def app(
         yield application
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+def api_client(app: FastAPI, key: str | None = None) -> AsyncClient:
+    """A client of the app, sending `key` as X-API-Key when given."""
     transport = ASGITransport(app=app, raise_app_exceptions=False)
-    async with AsyncClient(transport=transport, base_url="http://testserver") as client:
+    headers = {"X-API-Key": key} if key else {}
+    return AsyncClient(transport=transport, base_url="http://testserver", headers=headers)
+
+
+@pytest.fixture
+async def admin_key(session: AsyncSession) -> str:
+    """An admin API key, in the test's transaction."""
+    return (await create_key(session, name="test admin", role=Role.admin)).secret
+
+
+@pytest.fixture
+async def user_key(session: AsyncSession) -> str:
+    return (await create_key(session, name="test user", role=Role.user)).secret
+
+
+@pytest.fixture
+async def client(app: FastAPI, admin_key: str) -> AsyncIterator[AsyncClient]:
+    """The app as an admin calls it."""
+    async with api_client(app, admin_key) as client:
+        yield client
+
+
+@pytest.fixture
+async def user_client(app: FastAPI, user_key: str) -> AsyncIterator[AsyncClient]:
+    """The app as a principal with the user role calls it."""
+    async with api_client(app, user_key) as client:
+        yield client
+
+
+@pytest.fixture
+async def anonymous_client(app: FastAPI) -> AsyncIterator[AsyncClient]:
+    """The app called with no credentials."""
+    async with api_client(app) as client:
         yield client

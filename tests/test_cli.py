@@ -112,8 +112,15 @@ def test_a_bad_setting_stops_the_start_with_one_line(service: Service) -> None:
 SAMPLE_KNOWLEDGE = Path(__file__).resolve().parents[1] / "knowledge"
 
 
-def documents_by_status(service: Service) -> dict[str, int]:
-    listed = httpx.get(f"{service.base_url}/api/knowledge/documents", params={"limit": 100}).json()
+def printed_admin_key(output: str) -> str:
+    [line] = [line for line in output.splitlines() if "`purpose-agent keys create --role admin`):" in line]
+    return line.rsplit(" ", 1)[-1]
+
+
+def documents_by_status(service: Service, key: str) -> dict[str, int]:
+    listed = httpx.get(
+        f"{service.base_url}/api/knowledge/documents", params={"limit": 100}, headers={"X-API-Key": key}
+    ).json()
     counts: dict[str, int] = {}
     for item in listed["items"]:
         counts[item["status"]] = counts.get(item["status"], 0) + 1
@@ -128,12 +135,19 @@ def test_up_serves_ingests_the_sample_knowledge_stops_cleanly_and_reuses_data(se
     assert f"http://127.0.0.1:{service.port}/api/docs" in output
     assert f"knowledge: {len(samples)} document(s) from {SAMPLE_KNOWLEDGE}/ queued for ingestion" in output
 
+    key = printed_admin_key(output)
+
     # The worker that `up` started ingests them all.
     deadline = time.monotonic() + 180
-    while documents_by_status(service) != {"ready": len(samples)}:
-        assert time.monotonic() < deadline, documents_by_status(service)
+    while documents_by_status(service, key) != {"ready": len(samples)}:
+        assert time.monotonic() < deadline, documents_by_status(service, key)
         time.sleep(0.5)
-    categories = {row["name"] for row in httpx.get(f"{service.base_url}/api/knowledge/categories").json()}
+    categories = {
+        row["name"]
+        for row in httpx.get(
+            f"{service.base_url}/api/knowledge/categories", headers={"X-API-Key": key}
+        ).json()
+    }
     assert categories == {path.name for path in SAMPLE_KNOWLEDGE.iterdir() if path.is_dir()}
 
     ready = httpx.get(f"{service.base_url}/health/ready")
@@ -156,8 +170,10 @@ def test_up_serves_ingests_the_sample_knowledge_stops_cleanly_and_reuses_data(se
     assert lines[0]["status"] == 404
     assert lines[0]["path"] == "/no/such/route"
 
-    # A second run reuses the data folder, and finds the knowledge unchanged.
+    # A second run reuses the data folder, finds the knowledge unchanged and makes no second key.
+    service.output.write_text("")
     service.start()
+    assert "development admin key" not in service.output.read_text()
     assert f"0 document(s) from {SAMPLE_KNOWLEDGE}/ queued for ingestion, {len(samples)} unchanged" in (
         service.output.read_text()
     )
@@ -288,3 +304,22 @@ def test_ingest_runs_the_folder_s_jobs_reports_each_file_and_fails_on_a_bad_docu
         "0 created, 0 replaced, 1 unchanged, 0 skipped, 1 pruned",
     ]
     assert service.run("ingest", str(tmp_path / "nowhere")).returncode == 2
+
+
+def test_keys_are_created_for_a_role_shown_once_and_revoked(service: Service) -> None:
+    assert service.run("db", "start").returncode == 0
+    assert service.run("migrate").returncode == 0
+    created = service.run("keys", "create", "--role", "user", "--name", "reporting")
+    assert created.returncode == 0, created.stderr
+    secret = created.stdout.strip().splitlines()[-1]
+    assert secret.startswith("pa_")
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
+        row = conn.execute("SELECT name, role, prefix, digest FROM api_keys").fetchone()
+    assert row is not None
+    assert row[:2] == ("reporting", "user")
+    assert secret.startswith(row[2])
+    assert secret not in row[3], "only the digest is stored"
+
+    assert service.run("keys", "revoke", row[2]).returncode == 0
+    assert service.run("keys", "revoke", row[2]).returncode == 2, "an already revoked key is no live key"
+    assert service.run("keys", "create", "--role", "root").returncode == 2

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -19,11 +20,15 @@ from purpose_agent.kit.redaction import Redactor
 from purpose_agent.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from purpose_agent.knowledge.folder import FileResult
 
 app = typer.Typer(help="Purpose-Agent: configurable agents that answer from their own knowledge.")
 db_app = typer.Typer(help="The embedded PostgreSQL in DATA_DIR (unused when DATABASE_URL is set).")
 app.add_typer(db_app, name="db")
+keys_app = typer.Typer(help="API keys: create (shown once) and revoke.")
+app.add_typer(keys_app, name="keys")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -145,6 +150,7 @@ def up() -> None:
     try:
         _migrate(settings)
         _check_embedder(settings)
+        _first_admin_key(settings)
         _seed_knowledge(settings)
         # The worker runs beside the API, as in production, and stops with it.
         worker = subprocess.Popen([sys.executable, "-m", "purpose_agent", "worker"])
@@ -179,6 +185,81 @@ def _seed_knowledge(settings: Settings) -> None:
         f"knowledge: {len(report.job_ids)} document(s) from {folder}/ queued for ingestion, "
         f"{report.count('unchanged')} unchanged"
     )
+
+
+def _first_admin_key(settings: Settings) -> None:
+    """On the first start (no live admin key yet), make one and print it: the only time it is shown."""
+    from purpose_agent.auth.keys import any_live_admin_key, create_key
+    from purpose_agent.auth.models import Role
+
+    async def ensure() -> str | None:
+        async with _database_session(settings) as session:
+            if await any_live_admin_key(session):
+                return None
+            return (await create_key(session, name="development admin", role=Role.admin)).secret
+
+    secret = asyncio.run(ensure())
+    if secret is not None:
+        typer.echo("  development admin key (shown once; keep it, or make another with")
+        typer.echo(f"  `purpose-agent keys create --role admin`): {secret}")
+
+
+@contextlib.asynccontextmanager
+async def _database_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """One session in one transaction, committed at the end, on an engine of its own."""
+    from purpose_agent.db.engine import create_engine, create_sessionmaker
+
+    engine = create_engine(settings.sqlalchemy_url(), pool_size=1, connect_timeout=5)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[str, typer.Option(help="user or admin.")] = "user",
+    name: Annotated[str, typer.Option(help="What the key is for, shown in lists.")] = "api key",
+    expires_in_days: Annotated[int | None, typer.Option(min=1, help="Refuse the key after this.")] = None,
+) -> None:
+    """Create an API key and print it; it is stored only as a digest and never shown again."""
+    from datetime import UTC, datetime, timedelta
+
+    from purpose_agent.auth.keys import create_key
+    from purpose_agent.auth.models import Role
+
+    settings = _settings()
+    if role not in {member.value for member in Role}:
+        raise _fail(f"unknown role {role!r} (known: user, admin)")
+    expires = datetime.now(UTC) + timedelta(days=expires_in_days) if expires_in_days else None
+
+    async def create() -> str:
+        async with _database_session(settings) as session:
+            issued = await create_key(
+                session, name=name, role=Role(role), created_by="cli", expires_at=expires
+            )
+            return issued.secret
+
+    typer.echo(asyncio.run(create()))
+
+
+@keys_app.command("revoke")
+def keys_revoke(key: Annotated[str, typer.Argument(help="The key's id or its visible prefix.")]) -> None:
+    """Revoke a key: it is refused from its next request on."""
+    from datetime import UTC, datetime
+
+    from purpose_agent.auth.keys import revoke_key
+
+    settings = _settings()
+
+    async def revoke() -> bool:
+        async with _database_session(settings) as session:
+            return await revoke_key(session, key, datetime.now(UTC)) is not None
+
+    if not asyncio.run(revoke()):
+        raise _fail(f"no live key has the id or prefix {key!r}")
+    typer.echo(f"revoked {key}")
 
 
 def _stop_child(process: subprocess.Popen[bytes]) -> None:

@@ -19,14 +19,17 @@ from typing import Any
 
 import pytest
 from asgi_lifespan import LifespanManager
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from purpose_agent.app import create_app
+from purpose_agent.auth.keys import create_key
+from purpose_agent.auth.models import Role
 from purpose_agent.jobs.queue import libpq_url
+from purpose_agent.knowledge.index import HNSW_INDEX
 from purpose_agent.settings import Settings
-from tests.conftest import LogCapture
+from tests.conftest import LogCapture, api_client
 from tests.knowledge.test_ingestion import manual_pdf
 from tests.ports import refused_url
 
@@ -91,18 +94,20 @@ async def live_client(
     """The API with sessions that really commit; the tables it filled are emptied afterwards."""
     application = create_app(settings, engine=engine)
     try:
-        async with LifespanManager(application):
-            transport = ASGITransport(app=application, raise_app_exceptions=False)
-            async with AsyncClient(transport=transport, base_url="http://testserver") as client:
-                yield client
+        async with AsyncSession(engine) as session, session.begin():
+            key = (await create_key(session, name="worker test admin", role=Role.admin)).secret
+        async with LifespanManager(application), api_client(application, key) as client:
+            yield client
     finally:
         async with engine.begin() as connection:
             await connection.execute(
                 text(
-                    "TRUNCATE documents, categories, embedding_index, procrastinate_jobs, "
+                    "TRUNCATE documents, categories, embedding_index, api_keys, procrastinate_jobs, "
                     "procrastinate_workers, procrastinate_periodic_defers CASCADE"
                 )
             )
+            # Built for the embedder these tests recorded; other tests record their own.
+            await connection.execute(text(f"DROP INDEX IF EXISTS {HNSW_INDEX}"))
 
 
 async def eventually(

@@ -7,14 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 from fastapi import FastAPI
-from httpx import ASGITransport, AsyncClient
+from httpx import AsyncClient
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.app import create_app
 from purpose_agent.knowledge.models import Category, Document
 from purpose_agent.settings import Settings
-from tests.conftest import LogCapture
+from tests.conftest import LogCapture, api_client
 from tests.knowledge.test_ingestion import manual_pdf
 
 ELF = b"\x7fELF\x02\x01\x01\x00" + bytes(200)
@@ -140,15 +140,17 @@ async def test_a_malformed_upload_is_a_422_problem_naming_the_field(
 
 @pytest.fixture
 async def small_limit_client(
-    settings: Settings, test_sessionmaker: async_sessionmaker[AsyncSession], logs: LogCapture
+    settings: Settings,
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+    logs: LogCapture,
+    admin_key: str,
 ) -> AsyncIterator[AsyncClient]:
     from asgi_lifespan import LifespanManager
 
     application: FastAPI = create_app(settings.model_copy(update={"upload_max_bytes": 4096}))
     async with LifespanManager(application):
         application.state.sessionmaker = test_sessionmaker
-        transport = ASGITransport(app=application, raise_app_exceptions=False)
-        async with AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with api_client(application, admin_key) as client:
             yield client
 
 

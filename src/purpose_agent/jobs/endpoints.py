@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
+from purpose_agent.auth.dependencies import AdminPrincipal
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.jobs import repository
 from purpose_agent.jobs.errors import JobNotFound
@@ -18,7 +19,9 @@ router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 
 
 @router.get("/{job_id}", responses=problem_responses(JobNotFound))
-async def get_job(job_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep) -> JobRead:
+async def get_job(
+    job_id: Annotated[int, Path(ge=1, le=2**63 - 1)], session: SessionDep, _: AdminPrincipal
+) -> JobRead:
     """A job's state and attempts; for an ingestion job, its document's progress and last error."""
     job = await repository.get_job(session, job_id)
     if job is None:

@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
+from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.pagination import Page, PageDep
 from purpose_agent.kit.problems import problem_responses
@@ -40,7 +41,7 @@ CategoryPath = Annotated[str, Path(pattern=CATEGORY_PATTERN)]
 
 
 @router.get("/categories")
-async def list_categories(session: SessionDep) -> list[CategoryRead]:
+async def list_categories(session: SessionDep, _: AdminPrincipal) -> list[CategoryRead]:
     """Every category, with how many documents it holds."""
     return [
         CategoryRead(name=c.name, description=c.description, documents=count, created_at=c.created_at)
@@ -49,7 +50,7 @@ async def list_categories(session: SessionDep) -> list[CategoryRead]:
 
 
 @router.post("/categories", status_code=201, responses=problem_responses(CategoryExists))
-async def create_category(data: CategoryCreate, session: SessionDep) -> CategoryRead:
+async def create_category(data: CategoryCreate, session: SessionDep, _: AdminPrincipal) -> CategoryRead:
     """A new, empty category."""
     category = await service.create_category(session, data.name, data.description)
     return CategoryRead(
@@ -60,7 +61,7 @@ async def create_category(data: CategoryCreate, session: SessionDep) -> Category
 @router.delete(
     "/categories/{name}", status_code=204, responses=problem_responses(CategoryNotFound, CategoryNotEmpty)
 )
-async def delete_category(name: CategoryPath, session: SessionDep) -> Response:
+async def delete_category(name: CategoryPath, session: SessionDep, _: AdminPrincipal) -> Response:
     """Delete a category that holds no documents."""
     await service.delete_category(session, name)
     return Response(status_code=204)
@@ -69,6 +70,7 @@ async def delete_category(name: CategoryPath, session: SessionDep) -> Response:
 @router.get("/documents")
 async def list_documents(
     session: SessionDep,
+    _: AdminPrincipal,
     page: PageDep,
     category: Annotated[CategoryName | None, Query()] = None,
     status: Annotated[DocumentStatus | None, Query()] = None,
@@ -97,6 +99,7 @@ async def upload_document(
     request: Request,
     response: Response,
     session: SessionDep,
+    _: AdminPrincipal,
     file: Annotated[UploadFile, File(description="PDF, DOCX, Markdown, HTML or plain text.")],
     category: Annotated[CategoryName, Form(description="The category the document belongs to.")],
 ) -> DocumentAccepted:
@@ -122,7 +125,9 @@ async def upload_document(
 @router.post(
     "/documents/{document_id}/reingest", status_code=202, responses=problem_responses(DocumentNotFound)
 )
-async def reingest_document(document_id: uuid.UUID, session: SessionDep) -> DocumentAccepted:
+async def reingest_document(
+    document_id: uuid.UUID, session: SessionDep, _: AdminPrincipal
+) -> DocumentAccepted:
     """Queue the document's ingestion again from its stored bytes (after a failure, or a new chunking)."""
     document = await service.get_document(session, document_id)
     job_id = await registration.queue_ingestion(session, document)
@@ -130,20 +135,22 @@ async def reingest_document(document_id: uuid.UUID, session: SessionDep) -> Docu
 
 
 @router.get("/documents/{document_id}", responses=problem_responses(DocumentNotFound))
-async def get_document(document_id: uuid.UUID, session: SessionDep) -> DocumentRead:
+async def get_document(document_id: uuid.UUID, session: SessionDep, _: AdminPrincipal) -> DocumentRead:
     """One document: status, last error, pages, chunks and progress."""
     return DocumentRead.model_validate(await service.get_document(session, document_id))
 
 
 @router.delete("/documents/{document_id}", status_code=204, responses=problem_responses(DocumentNotFound))
-async def delete_document(document_id: uuid.UUID, session: SessionDep) -> Response:
+async def delete_document(document_id: uuid.UUID, session: SessionDep, _: AdminPrincipal) -> Response:
     """Delete a document with its stored bytes and chunks."""
     await service.delete_document(session, document_id)
     return Response(status_code=204)
 
 
 @router.post("/search", responses=problem_responses(CategoryNotFound))
-async def search(data: SearchRequest, request: Request, session: SessionDep) -> SearchResponse:
+async def search(
+    data: SearchRequest, request: Request, session: SessionDep, _: UserPrincipal
+) -> SearchResponse:
     """The passages that best match `query`, in one category or all, by hybrid, vector or keyword search."""
     embedder: Embedder = request.app.state.embedder
     hits = await service.search(session, embedder, data)

@@ -8,14 +8,18 @@ from sqlalchemy.pool import NullPool
 
 from purpose_agent.db.base import Base
 from purpose_agent.db.models import import_all_models
+from purpose_agent.knowledge.index import HNSW_INDEX
 
 config = context.config
 import_all_models()
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:
-    """procrastinate's tables belong to its schema script (migration 0004), not to our models."""
-    return not (type_ == "table" and name is not None and name.startswith("procrastinate_"))
+    """Objects our models do not describe: procrastinate's tables belong to its schema script
+    (migration 0004), and the HNSW index is built for the recorded embedder (knowledge/index.py)."""
+    if type_ == "table" and name is not None and name.startswith("procrastinate_"):
+        return False
+    return not (type_ == "index" and name == HNSW_INDEX)
 
 
 def run_migrations_online() -> None:

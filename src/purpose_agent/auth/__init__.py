@@ -1,0 +1,1 @@
+"""Who is calling: API keys with roles, and the dependencies every route declares."""

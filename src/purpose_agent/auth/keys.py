@@ -1,0 +1,106 @@
+"""API keys: made once and shown once, stored as a SHA-256 digest, looked up by that digest.
+
+A key is `pa_` and 43 URL-safe characters (256 random bits). Only its digest and a short
+visible prefix are stored, so a stolen database holds no usable key. A presented key is
+hashed and found by its digest (an index lookup that reveals nothing about other keys), then
+compared again in constant time; revoked and expired keys are refused like unknown ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from purpose_agent.auth.models import ApiKey, Role
+from purpose_agent.auth.principal import Principal
+
+KEY_PREFIX = "pa_"
+VISIBLE_CHARS = 12
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedKey:
+    """A new key: `secret` is shown to its owner once and never again."""
+
+    id: uuid.UUID
+    name: str
+    role: Role
+    prefix: str
+    secret: str
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def principal_of(key: ApiKey) -> Principal:
+    return Principal(id=f"key:{key.id}", name=key.name, role=Role(key.role))
+
+
+async def create_key(
+    session: AsyncSession,
+    *,
+    name: str,
+    role: Role,
+    created_by: str | None = None,
+    expires_at: datetime | None = None,
+) -> IssuedKey:
+    """A new key of `role`; flushed, not committed."""
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(
+        id=uuid.uuid4(),
+        name=name,
+        role=role.value,
+        prefix=secret[:VISIBLE_CHARS],
+        digest=digest(secret),
+        created_by=created_by,
+        expires_at=expires_at,
+    )
+    session.add(key)
+    await session.flush()
+    return IssuedKey(key.id, name, role, key.prefix, secret)
+
+
+async def authenticate(session: AsyncSession, secret: str, now: datetime) -> Principal | None:
+    """The principal of a live key, its last use noted; None for an unknown, revoked or expired one."""
+    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
+        return None
+    presented = digest(secret)
+    key = await session.scalar(select(ApiKey).where(ApiKey.digest == presented))
+    if key is None or not hmac.compare_digest(key.digest, presented):
+        return None
+    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
+        return None
+    await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
+    return principal_of(key)
+
+
+async def revoke_key(session: AsyncSession, prefix_or_id: str, now: datetime) -> ApiKey | None:
+    """Revoke the key with this visible prefix or id; None when there is no such live key."""
+    query = select(ApiKey).where(ApiKey.revoked_at.is_(None))
+    try:
+        query = query.where(ApiKey.id == uuid.UUID(prefix_or_id))
+    except ValueError:
+        query = query.where(ApiKey.prefix == prefix_or_id)
+    found = list(await session.scalars(query))
+    if len(found) != 1:
+        return None
+    found[0].revoked_at = now
+    await session.flush()
+    return found[0]
+
+
+async def any_live_admin_key(session: AsyncSession) -> bool:
+    return (
+        await session.scalar(
+            select(ApiKey.id).where(ApiKey.role == Role.admin.value, ApiKey.revoked_at.is_(None)).limit(1)
+        )
+        is not None
+    )

@@ -1,0 +1,1 @@
+"""Chat: retrieval-grounded answers with citations, sessions that remember, streaming, OpenAI-compatible."""
