@@ -77,6 +77,9 @@ async def reset_index(session: AsyncSession, embedder: str, dimension: int) -> N
 
 
 async def _create_hnsw(session: AsyncSession, dimension: int) -> None:
+    # The build is far faster when the graph fits in memory (about 2 KB a chunk at 384 dimensions);
+    # the server default of 64 MB holds about 30,000 chunks, after which pgvector builds on disk.
+    await session.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
     await session.execute(
         text(
             f"CREATE INDEX IF NOT EXISTS {HNSW_INDEX} ON chunks USING hnsw "

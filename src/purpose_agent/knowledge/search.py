@@ -135,6 +135,9 @@ async def search_chunks(
     # Settings local to this transaction: enough candidates for recall, and iterative scans so that
     # a category filter still yields `candidates` rows from the HNSW index.
     await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, top_k * 2)}"))
+    # A cached generic plan is made without the LIMIT and the category, and then scans every row
+    # instead of the HNSW index (seen after psycopg prepares the statement on its fifth use).
+    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
     await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
     rows = await session.execute(
         text(_statement(mode, dimension)),
