@@ -29,6 +29,8 @@ db_app = typer.Typer(help="The embedded PostgreSQL in DATA_DIR (unused when DATA
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="API keys: create (shown once) and revoke.")
 app.add_typer(keys_app, name="keys")
+personas_app = typer.Typer(help="Personas: import from a JSON or YAML file, export to JSON.")
+app.add_typer(personas_app, name="personas")
 
 
 def _fail(message: str) -> typer.Exit:
@@ -151,6 +153,7 @@ def up() -> None:
         _migrate(settings)
         _check_embedder(settings)
         _first_admin_key(settings)
+        _seed_personas(settings)
         _seed_knowledge(settings)
         # The worker runs beside the API, as in production, and stops with it.
         worker = subprocess.Popen([sys.executable, "-m", "purpose_agent", "worker"])
@@ -202,6 +205,81 @@ def _first_admin_key(settings: Settings) -> None:
     if secret is not None:
         typer.echo("  development admin key (shown once; keep it, or make another with")
         typer.echo(f"  `purpose-agent keys create --role admin`): {secret}")
+
+
+def _seed_personas(settings: Settings) -> None:
+    """Upsert the personas file at every start; an invalid one stops the start."""
+    path = settings.personas_file
+    if not path.is_file():
+        return
+    results = _import_personas(settings, path)
+    counts = ", ".join(
+        f"{count} {outcome}"
+        for outcome in ("created", "updated", "unchanged")
+        if (count := sum(1 for _, result in results if result == outcome))
+    )
+    typer.echo(f"personas: {len(results)} from {path} ({counts or 'none'})")
+
+
+def _import_personas(settings: Settings, path: Path) -> list[tuple[str, str]]:
+    """Validate the whole file, then upsert it in one transaction: an invalid file changes nothing."""
+    from sqlalchemy.exc import OperationalError
+
+    from purpose_agent.personas.config_file import PersonaFileInvalid, import_personas, read_file
+
+    try:
+        personas = read_file(path)
+    except PersonaFileInvalid as exc:
+        for line in exc.errors:
+            typer.echo(f"error: {line}", err=True)
+        raise typer.Exit(code=2) from None
+
+    async def upsert() -> list[tuple[str, str]]:
+        async with _database_session(settings) as session:
+            return [
+                (persona_id, str(outcome)) for persona_id, outcome in await import_personas(session, personas)
+            ]
+
+    try:
+        return asyncio.run(upsert())
+    except OperationalError:
+        raise _fail("cannot reach the database; is it started and migrated?") from None
+
+
+@personas_app.command("import")
+def personas_import(
+    file: Annotated[Path, typer.Argument(help='A file {"personas": [...]}: JSON, or YAML when .yaml/.yml.')],
+) -> None:
+    """Create or update the file's personas (others are left alone); an invalid file changes nothing."""
+    for persona_id, outcome in _import_personas(_settings(), file):
+        typer.echo(f"{outcome:<9} {persona_id}")
+
+
+@personas_app.command("export")
+def personas_export(
+    output: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
+) -> None:
+    """Write every persona as a JSON personas file that `personas import` reads back unchanged."""
+    from sqlalchemy.exc import OperationalError
+
+    from purpose_agent.personas.config_file import YAML_SUFFIXES, export_personas
+
+    settings = _settings()
+    if output is not None and output.suffix.lower() in YAML_SUFFIXES:
+        raise _fail(f"{output}: export writes JSON; name the file .json")
+
+    async def export() -> str:
+        async with _database_session(settings) as session:
+            return await export_personas(session)
+
+    try:
+        text = asyncio.run(export())
+    except OperationalError:
+        raise _fail("cannot reach the database; is it started and migrated?") from None
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text, encoding="utf-8")
 
 
 @contextlib.asynccontextmanager

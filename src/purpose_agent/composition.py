@@ -8,8 +8,10 @@ import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.chat.tasks import session_cleanup_blueprint
 from purpose_agent.jobs.maintenance import maintenance_blueprint
 from purpose_agent.jobs.queue import job_app
+from purpose_agent.kit.clock import system_clock
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
@@ -125,10 +127,11 @@ def worker_app(
         )
     ]
     if maintenance:
-        blueprints.append(
+        blueprints += [
             maintenance_blueprint(
                 stalled_after_seconds=settings.worker_stalled_after_seconds,
                 check_every_seconds=settings.worker_stalled_check_seconds,
-            )
-        )
+            ),
+            session_cleanup_blueprint(sessionmaker, system_clock, settings.session_cleanup_batch),
+        ]
     return job_app(settings.sqlalchemy_url(), blueprints)

@@ -129,6 +129,15 @@ class Settings(BaseSettings):
     ingest_retry_backoff_seconds: Annotated[int, Field(ge=1, le=600)] = 5
     # The folder `purpose-agent up` ingests at start (one sub-folder per category); skipped when absent.
     knowledge_seed_dir: Path = Path("knowledge")
+    # Personas upserted at every start (JSON or YAML); skipped when absent.
+    personas_file: Path = Path("config/personas.json")
+
+    # Conversations: a session ends this long after its last message.
+    session_ttl_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0
+    # Earlier turns sent with a question, newest first, up to this many of the embedder's tokens.
+    history_token_budget: Annotated[int, Field(ge=0, le=100_000)] = 1500
+    # The worker deletes expired sessions in batches of this many.
+    session_cleanup_batch: Annotated[int, Field(ge=1, le=100_000)] = 500
 
     # The background worker: jobs run at once, heartbeat, when a silent worker's jobs are run again.
     worker_concurrency: Annotated[int, Field(ge=1, le=32)] = 1

@@ -37,4 +37,6 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         await session.commit()
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Function scope: committed when the route returns, before the response is sent (a failed commit is
+# never reported as success), and released before a streamed body starts.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

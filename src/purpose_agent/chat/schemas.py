@@ -1,0 +1,66 @@
+"""Shapes of the chat API."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from purpose_agent.personas.models import PERSONA_ID_PATTERN
+
+AgentId = Annotated[str, StringConstraints(pattern=PERSONA_ID_PATTERN)]
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
+
+
+class ChatAsk(BaseModel):
+    agent_id: AgentId
+    question: Question
+    session_id: uuid.UUID | None = None
+
+
+class Citation(BaseModel):
+    index: int
+    document_id: uuid.UUID
+    chunk_id: int
+    source: str
+    page: int | None
+    heading: str
+    snippet: str
+    score: float
+
+
+class ChatUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class ChatAnswer(BaseModel):
+    answer: str
+    citations: list[Citation]
+    # provider/model that answered, "extractive" (passages quoted, no model reachable), or
+    # "none" (the knowledge holds nothing on the question: no model was asked).
+    model_used: str
+    session_id: uuid.UUID
+    usage: ChatUsage
+    latency_ms: float
+    abstained: bool = False
+
+
+class MessageRead(BaseModel):
+    role: str
+    content: str
+    created_at: datetime
+    details: dict[str, Any] | None = Field(
+        default=None, description="For answers: citations, model_used and usage."
+    )
+
+
+class SessionRead(BaseModel):
+    id: uuid.UUID
+    agent_id: str
+    created_at: datetime
+    last_message_at: datetime
+    expires_at: datetime
+    messages: list[MessageRead]

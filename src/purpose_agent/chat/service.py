@@ -1,0 +1,249 @@
+"""A grounded answer, start to end: persona, session, retrieval, abstention, prompt, router, citations.
+
+`prepare` does everything that can fail with a client error before any model is called: the
+agent exists, the session is the caller's, live and this agent's, and retrieval found passages.
+When no passage reaches the persona's `min_score`, the answer is the fixed abstention and no
+model is asked at all. REST, streaming, the OpenAI-compatible endpoint and MCP share this module.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from purpose_agent.auth.principal import Principal
+from purpose_agent.chat import sessions
+from purpose_agent.chat.citations import cited
+from purpose_agent.chat.errors import AgentNotFound, NoModelAnswered
+from purpose_agent.chat.prompt import Turn, build_messages
+from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
+from purpose_agent.knowledge.embeddings.base import Embedder
+from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
+from purpose_agent.llm.errors import AllProvidersFailed
+from purpose_agent.llm.router import LLMRouter, RoutedAnswer
+from purpose_agent.llm.types import ChatRequest, Passage, Usage
+from purpose_agent.personas.models import Persona
+
+ABSTENTION = (
+    "I don't know: the knowledge I answer from has nothing on this question. "
+    "Try asking it another way, or ask about what this agent covers."
+)
+ABSTAINED_MODEL = "none"
+SNIPPET_CHARS = 300
+HEADING_SEPARATOR = " > "
+
+
+@dataclass(frozen=True, slots=True)
+class ChatDeps:
+    """The process-wide parts chat needs, built once in the app's lifespan."""
+
+    router: LLMRouter
+    embedder: Embedder
+    session_lifetime: timedelta
+    history_budget: int
+
+
+@dataclass(slots=True)
+class Prepared:
+    """A question ready to be answered: validated, retrieved, and (unless it abstains) its prompt."""
+
+    persona: Persona
+    principal: Principal
+    question: str
+    session_id: uuid.UUID
+    hits: list[SearchHit]
+    passages: list[Passage]
+    request: ChatRequest | None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def abstains(self) -> bool:
+        return self.request is None
+
+    @property
+    def chain(self) -> list[str] | None:
+        return list(self.persona.llm_chain) if self.persona.llm_chain else None
+
+
+async def find_persona(session: AsyncSession, agent_id: str) -> Persona:
+    persona = await session.get(Persona, agent_id)
+    if persona is None:
+        raise AgentNotFound(f"There is no agent '{agent_id}'; GET /api/agents lists them.")
+    return persona
+
+
+async def prepare(
+    session: AsyncSession,
+    deps: ChatDeps,
+    principal: Principal,
+    *,
+    agent_id: str,
+    question: str,
+    now: datetime,
+    session_id: uuid.UUID | None = None,
+    history: Sequence[Turn] | None = None,
+    caller_instructions: str = "",
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+) -> Prepared:
+    """Check the agent and the session, retrieve, and build the prompt; raise problems before any call.
+
+    `history` given (the OpenAI-compatible endpoint sends its own) means no stored session is used.
+    """
+    persona = await find_persona(session, agent_id)
+    if history is None:
+        if session_id is not None:
+            await sessions.continued_session(session, session_id, principal, agent_id, now)
+            history = await sessions.turns(session, session_id)
+        else:
+            history = []
+    hits = await _retrieve(session, deps.embedder, persona, question, history)
+    passages = [_passage(number, hit) for number, hit in enumerate(hits, 1)]
+    request = None
+    if hits:
+        request = ChatRequest(
+            messages=build_messages(
+                instructions=persona.instructions,
+                passages=passages,
+                history=history,
+                question=question,
+                history_budget=deps.history_budget,
+                caller_instructions=caller_instructions,
+            ),
+            temperature=persona.temperature if temperature is None else temperature,
+            max_tokens=persona.max_tokens if max_tokens is None else max_tokens,
+            model=persona.llm_model,
+        )
+    return Prepared(persona, principal, question, session_id or uuid.uuid4(), hits, passages, request)
+
+
+async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> RoutedAnswer:
+    """The answer: the abstention without any call, else the router's (503 problem when none came)."""
+    if prepared.request is None:
+        return RoutedAnswer(ABSTENTION, Usage(), ABSTAINED_MODEL, ())
+    try:
+        return await deps.router.complete(
+            prepared.request, request_id=request_id, chain=prepared.chain, passages=prepared.passages
+        )
+    except AllProvidersFailed as exc:
+        raise NoModelAnswered.of(exc.attempts) from None
+
+
+def citations_for(text: str, hits: Sequence[SearchHit]) -> list[Citation]:
+    """The passages the answer cites, numbered as in the prompt; all of them if it marks none."""
+    numbered = list(enumerate(hits, 1))
+    return [_citation(number, hit) for number, hit in cited(text, numbered)]
+
+
+def all_citations(hits: Sequence[SearchHit]) -> list[Citation]:
+    return [_citation(number, hit) for number, hit in enumerate(hits, 1)]
+
+
+def result(prepared: Prepared, answer: RoutedAnswer) -> ChatAnswer:
+    return ChatAnswer(
+        answer=answer.text,
+        citations=[] if prepared.abstains else citations_for(answer.text, prepared.hits),
+        model_used=answer.model_used,
+        session_id=prepared.session_id,
+        usage=ChatUsage(
+            prompt_tokens=answer.usage.prompt_tokens, completion_tokens=answer.usage.completion_tokens
+        ),
+        latency_ms=round((time.monotonic() - prepared.started) * 1000, 2),
+        abstained=prepared.abstains,
+    )
+
+
+async def remember(
+    session: AsyncSession, deps: ChatDeps, prepared: Prepared, answer: ChatAnswer, now: datetime
+) -> None:
+    """Store the exchange in the session (created on its first exchange); flushed, not committed."""
+    # Shared lock: a persona being deleted meanwhile either waits for this session or refuses it.
+    if await session.get(Persona, prepared.persona.id, with_for_update={"read": True}) is None:
+        raise AgentNotFound(f"The agent '{prepared.persona.id}' was deleted while it answered.")
+    count = deps.embedder.count_tokens
+    details: dict[str, Any] = answer.model_dump(mode="json", include={"citations", "model_used", "usage"})
+    await sessions.record_exchange(
+        session,
+        session_id=prepared.session_id,
+        principal=prepared.principal,
+        agent_id=prepared.persona.id,
+        question=(prepared.question, count(prepared.question)),
+        answer=(answer.answer, count(answer.answer)),
+        details=details,
+        now=now,
+        lifetime=deps.session_lifetime,
+    )
+
+
+async def ask(
+    session: AsyncSession,
+    deps: ChatDeps,
+    principal: Principal,
+    *,
+    agent_id: str,
+    question: str,
+    session_id: uuid.UUID | None,
+    now: datetime,
+    request_id: str,
+) -> ChatAnswer:
+    """One question answered and remembered in its session."""
+    prepared = await prepare(
+        session, deps, principal, agent_id=agent_id, question=question, session_id=session_id, now=now
+    )
+    answer = result(prepared, await complete(deps, prepared, request_id))
+    await remember(session, deps, prepared, answer, now)
+    return answer
+
+
+async def _retrieve(
+    session: AsyncSession, embedder: Embedder, persona: Persona, question: str, history: Sequence[Turn]
+) -> list[SearchHit]:
+    # A follow-up ("and how long does it take?") often names nothing itself: the previous question
+    # gives the search what it refers to.
+    query = f"{history[-1].question}\n{question}" if history else question
+    [embedding] = await embedder.embed([query])
+    return await search_chunks(
+        session,
+        query=query,
+        embedding=embedding,
+        dimension=embedder.dimension,
+        top_k=persona.top_k,
+        category=persona.knowledge_category,
+        mode=SearchMode.hybrid,
+        min_score=persona.min_score,
+    )
+
+
+def _heading(hit: SearchHit) -> str:
+    return HEADING_SEPARATOR.join(hit.heading_path)
+
+
+def _passage(number: int, hit: SearchHit) -> Passage:
+    return Passage(
+        index=number,
+        text=hit.text,
+        source=hit.source_name,
+        page=hit.page,
+        heading=_heading(hit) or None,
+        score=hit.similarity if hit.similarity is not None else hit.score,
+    )
+
+
+def _citation(number: int, hit: SearchHit) -> Citation:
+    text = " ".join(hit.text.split())
+    return Citation(
+        index=number,
+        document_id=hit.document_id,
+        chunk_id=hit.chunk_id,
+        source=hit.source_name,
+        page=hit.page,
+        heading=_heading(hit),
+        snippet=text if len(text) <= SNIPPET_CHARS else text[: SNIPPET_CHARS - 1].rstrip() + "…",
+        score=round(hit.similarity if hit.similarity is not None else hit.score, 4),
+    )

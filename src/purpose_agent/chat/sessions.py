@@ -1,0 +1,127 @@
+"""Conversations: who owns them, when they expire, and what they remember. Every SQL statement of chat.
+
+A session belongs to one principal and one agent. Its expiry slides to the last message plus the
+session lifetime; an expired session is refused (and later deleted by the worker's cleanup job).
+The question and its answer are written together, after the answer exists: a failed request
+leaves no message behind.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from purpose_agent.auth.principal import Principal
+from purpose_agent.chat.errors import SessionAgentMismatch, SessionExpired, SessionNotFound
+from purpose_agent.chat.models import ChatMessage, ChatSession
+from purpose_agent.chat.prompt import Turn
+
+
+async def owned_session(
+    session: AsyncSession, session_id: uuid.UUID, principal: Principal, now: datetime
+) -> ChatSession:
+    """The principal's live session; 404 for another principal's (never revealed) or an expired one."""
+    found = await session.get(ChatSession, session_id)
+    if found is None or found.principal != principal.id:
+        raise SessionNotFound(f"There is no session {session_id}.")
+    if found.expires_at <= now:
+        raise SessionExpired(
+            f"The session {session_id} expired at {found.expires_at.isoformat()}; start a new one."
+        )
+    return found
+
+
+async def continued_session(
+    session: AsyncSession, session_id: uuid.UUID, principal: Principal, agent_id: str, now: datetime
+) -> ChatSession:
+    """The session a question continues; 409 when it talks to another agent."""
+    found = await owned_session(session, session_id, principal, now)
+    if found.agent_id != agent_id:
+        raise SessionAgentMismatch(
+            f"The session {session_id} talks to the agent '{found.agent_id}', not '{agent_id}'."
+        )
+    return found
+
+
+async def messages(session: AsyncSession, session_id: uuid.UUID) -> list[ChatMessage]:
+    rows = await session.scalars(
+        select(ChatMessage).where(ChatMessage.session_id == session_id).order_by(ChatMessage.id)
+    )
+    return list(rows)
+
+
+async def turns(session: AsyncSession, session_id: uuid.UUID) -> list[Turn]:
+    """The session's exchanges, oldest first."""
+    turns: list[Turn] = []
+    pending: ChatMessage | None = None
+    for message in await messages(session, session_id):
+        if message.role == "user":
+            pending = message
+        elif pending is not None:
+            turns.append(Turn(pending.content, message.content, pending.token_count + message.token_count))
+            pending = None
+    return turns
+
+
+async def record_exchange(
+    session: AsyncSession,
+    *,
+    session_id: uuid.UUID,
+    principal: Principal,
+    agent_id: str,
+    question: tuple[str, int],
+    answer: tuple[str, int],
+    details: dict[str, Any],
+    now: datetime,
+    lifetime: timedelta,
+) -> ChatSession:
+    """Store one question and its answer, creating the session on its first exchange; flushed."""
+    chat_session = await session.get(ChatSession, session_id, with_for_update=True)
+    if chat_session is None:
+        chat_session = ChatSession(id=session_id, principal=principal.id, agent_id=agent_id, created_at=now)
+        session.add(chat_session)
+    chat_session.last_message_at = now
+    chat_session.expires_at = now + lifetime
+    await session.flush()
+    session.add_all(
+        [
+            ChatMessage(session_id=session_id, role="user", content=question[0], token_count=question[1]),
+            ChatMessage(
+                session_id=session_id,
+                role="assistant",
+                content=answer[0],
+                token_count=answer[1],
+                details=details,
+            ),
+        ]
+    )
+    await session.flush()
+    return chat_session
+
+
+async def end_session(
+    session: AsyncSession, session_id: uuid.UUID, principal: Principal, now: datetime
+) -> None:
+    """Delete the principal's session and its messages (an expired one too: it is theirs)."""
+    found = await session.get(ChatSession, session_id)
+    if found is None or found.principal != principal.id:
+        raise SessionNotFound(f"There is no session {session_id}.")
+    await session.delete(found)
+    await session.flush()
+
+
+async def delete_expired(session: AsyncSession, now: datetime, batch: int) -> int:
+    """Delete up to `batch` expired sessions (their messages go with them); how many went."""
+    doomed = (
+        select(ChatSession.id)
+        .where(ChatSession.expires_at <= now)
+        .order_by(ChatSession.expires_at)
+        .limit(batch)
+        .with_for_update(skip_locked=True)
+    )
+    result = await session.execute(delete(ChatSession).where(ChatSession.id.in_(doomed.scalar_subquery())))
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]

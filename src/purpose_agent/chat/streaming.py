@@ -1,0 +1,153 @@
+"""A streamed answer as typed items, and its Server-Sent Events for `POST /api/chat/stream`.
+
+Before the first token the router fails over invisibly, and heartbeats keep proxies from closing
+the connection; after it, a failure ends the stream with one `Failed` item holding a problem
+object, never a silent stop. The exchange is stored (by `store`) only once the answer is whole.
+The REST events are `meta` (session id, every passage given to the model), `token`, then `done`
+(model used, usage, the passages the answer cites) or `error` (a problem object); the
+OpenAI-compatible endpoint encodes the same items as its chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import structlog
+from fastapi.sse import format_sse_event
+
+from purpose_agent.chat import service
+from purpose_agent.chat.errors import NoModelAnswered
+from purpose_agent.chat.schemas import ChatAnswer
+from purpose_agent.chat.service import ChatDeps, Prepared
+from purpose_agent.kit.problems import problem_body
+from purpose_agent.llm.router import Finished, Heartbeat, RoutedAnswer, StreamFailed, Token
+
+log = structlog.get_logger("purpose_agent.chat")
+
+HEARTBEAT = b": heartbeat\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class TextPiece:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeepAlive:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Completed:
+    answer: ChatAnswer
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    problem: dict[str, Any]
+
+
+StreamItem = TextPiece | KeepAlive | Completed | Failed
+
+
+async def answer_stream(
+    prepared: Prepared,
+    deps: ChatDeps,
+    *,
+    request_id: str,
+    instance: str,
+    store: Callable[[ChatAnswer], Awaitable[None]] | None = None,
+) -> AsyncIterator[StreamItem]:
+    """The items of one streamed answer, ending with `Completed` or `Failed`."""
+    answer: RoutedAnswer | None = None
+    if prepared.request is None:
+        answer = await service.complete(deps, prepared, request_id)
+        yield TextPiece(answer.text)
+    else:
+        events = deps.router.stream(
+            prepared.request, request_id=request_id, chain=prepared.chain, passages=prepared.passages
+        )
+        async for event in events:
+            if isinstance(event, Heartbeat):
+                yield KeepAlive()
+            elif isinstance(event, Token):
+                yield TextPiece(event.text)
+            elif isinstance(event, Finished):
+                answer = event.answer
+            elif isinstance(event, StreamFailed):
+                yield Failed(_failure(event, instance, request_id))
+                return
+    assert answer is not None
+    result = service.result(prepared, answer)
+    if store is not None:
+        try:
+            await store(result)
+        except Exception:
+            log.exception("exchange_not_stored", session_id=str(prepared.session_id))
+            detail = "The answer could not be stored in the session; quote the request id."
+            yield Failed(_problem(500, "Internal Server Error", detail, instance, request_id))
+            return
+    yield Completed(result)
+
+
+def sse(event: str, data: dict[str, Any]) -> bytes:
+    """One event in the text/event-stream format, its data as one JSON line."""
+    return format_sse_event(event=event, data_str=orjson.dumps(data).decode())
+
+
+async def rest_events(prepared: Prepared, items: AsyncIterator[StreamItem]) -> AsyncIterator[bytes]:
+    """The SSE body of `POST /api/chat/stream`."""
+    yield sse(
+        "meta",
+        {
+            "session_id": str(prepared.session_id),
+            "agent_id": prepared.persona.id,
+            "citations": [c.model_dump(mode="json") for c in service.all_citations(prepared.hits)],
+        },
+    )
+    async for item in items:
+        if isinstance(item, KeepAlive):
+            yield HEARTBEAT
+        elif isinstance(item, TextPiece):
+            yield sse("token", {"text": item.text})
+        elif isinstance(item, Failed):
+            yield sse("error", item.problem)
+        else:
+            done = item.answer.model_dump(
+                mode="json", include={"model_used", "usage", "citations", "latency_ms", "abstained"}
+            )
+            yield sse("done", done | {"session_id": str(prepared.session_id)})
+
+
+def _problem(
+    status: int, title: str, detail: str, instance: str, request_id: str, **kw: Any
+) -> dict[str, Any]:
+    return problem_body(
+        status=status, title=title, detail=detail, instance=instance, request_id=request_id, **kw
+    )
+
+
+def _failure(event: StreamFailed, instance: str, request_id: str) -> dict[str, Any]:
+    if event.reason is None:  # nothing was sent: every provider failed before its first token
+        problem = NoModelAnswered.of(list(event.attempts))
+        return _problem(
+            problem.status,
+            problem.title,
+            problem.detail,
+            instance,
+            request_id,
+            slug=problem.slug,
+            extensions=problem.extensions,
+        )
+    return _problem(
+        502,
+        "Answer interrupted",
+        f"The model stopped answering mid-stream: {event.detail}",
+        instance,
+        request_id,
+        slug="answer-interrupted",
+        extensions={"reason": event.reason.value},
+    )

@@ -1,0 +1,68 @@
+"""The personas API: agents for every caller, their full definitions for admins."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
+from purpose_agent.db.engine import SessionDep
+from purpose_agent.kit.problems import problem_responses
+from purpose_agent.personas import commands, queries
+from purpose_agent.personas.errors import PersonaExists, PersonaHasSessions, PersonaNotFound
+from purpose_agent.personas.schemas import AgentRead, PersonaCreate, PersonaRead, PersonaUpdate
+
+router = APIRouter(tags=["personas"])
+
+
+@router.get("/api/agents")
+async def list_agents(session: SessionDep, _: UserPrincipal) -> list[AgentRead]:
+    """The agents one may talk to: id (the chat's `agent_id`), name, description, knowledge category."""
+    return await queries.list_agents(session)
+
+
+@router.get("/api/personas")
+async def list_personas(session: SessionDep, _: AdminPrincipal) -> list[PersonaRead]:
+    """Every persona with all its settings, by id."""
+    return await queries.list_personas(session)
+
+
+@router.get("/api/personas/{persona_id}", responses=problem_responses(PersonaNotFound))
+async def get_persona(persona_id: str, session: SessionDep, _: AdminPrincipal) -> PersonaRead:
+    """One persona with all its settings."""
+    return await queries.get_persona(session, persona_id)
+
+
+@router.post("/api/personas", status_code=201, responses=problem_responses(PersonaExists))
+async def create_persona(
+    data: PersonaCreate, response: Response, session: SessionDep, _: AdminPrincipal
+) -> PersonaRead:
+    """A new persona; its knowledge category need not exist yet."""
+    persona = await commands.create_persona(session, data)
+    response.headers["Location"] = f"/api/personas/{persona.id}"
+    return persona
+
+
+@router.put("/api/personas/{persona_id}", responses=problem_responses(PersonaNotFound))
+async def update_persona(
+    persona_id: str, data: PersonaUpdate, session: SessionDep, _: AdminPrincipal
+) -> PersonaRead:
+    """Replace every field of the persona but its id (a field left out takes its default)."""
+    return await commands.update_persona(session, persona_id, data)
+
+
+@router.delete(
+    "/api/personas/{persona_id}",
+    status_code=204,
+    responses=problem_responses(PersonaNotFound, PersonaHasSessions),
+)
+async def delete_persona(
+    persona_id: str,
+    session: SessionDep,
+    _: AdminPrincipal,
+    force: Annotated[bool, Query(description="Also end the persona's live sessions.")] = False,
+) -> Response:
+    """Delete the persona and its sessions; refused (409) while a session is live, unless `force=true`."""
+    await commands.delete_persona(session, persona_id, force=force)
+    return Response(status_code=204)

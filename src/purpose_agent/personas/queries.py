@@ -1,0 +1,30 @@
+"""The read side of personas: one persona, all of them, and the agents a caller may talk to."""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from purpose_agent.personas import repository
+from purpose_agent.personas.errors import PersonaNotFound
+from purpose_agent.personas.schemas import AgentRead, PersonaRead
+
+
+async def get_persona(session: AsyncSession, persona_id: str) -> PersonaRead:
+    """The persona with every setting; 404 when unknown."""
+    persona = await repository.get_persona(session, persona_id)
+    if persona is None:
+        raise PersonaNotFound(f"There is no persona with the id '{persona_id}'.")
+    return PersonaRead.model_validate(persona)
+
+
+async def list_personas(session: AsyncSession) -> list[PersonaRead]:
+    """Every persona with every setting, by id."""
+    return [PersonaRead.model_validate(persona) for persona in await repository.list_personas(session)]
+
+
+async def list_agents(session: AsyncSession) -> list[AgentRead]:
+    """Every agent as a caller picks one: id, name, description and knowledge category, by id."""
+    return [
+        AgentRead(id=persona_id, name=name, description=description, knowledge_category=category)
+        for persona_id, name, description, category in await repository.list_agents(session)
+    ]

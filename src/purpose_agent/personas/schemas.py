@@ -1,0 +1,123 @@
+"""Shapes of the personas API, also the shape of one persona in a personas file."""
+
+from __future__ import annotations
+
+import unicodedata
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+
+from purpose_agent.knowledge.models import CATEGORY_PATTERN
+from purpose_agent.personas.models import PERSONA_ID_PATTERN
+from purpose_agent.settings import KNOWN_PROVIDERS
+
+# Whitespace controls that separate words: kept as such in instructions, a space in one-line fields.
+_LINE_BREAKS = "\r\n\t\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+def clean_line(value: Any) -> Any:
+    """One-line text: NFC, line breaks and tabs as spaces, other control characters removed, stripped."""
+    if not isinstance(value, str):
+        return value
+    spaced = "".join(" " if char in _LINE_BREAKS else char for char in value)
+    return _normalise(spaced)
+
+
+def clean_multiline(value: Any) -> Any:
+    """Text of lines: NFC, newlines (\\r\\n and \\r become \\n) and tabs kept, other controls removed."""
+    if not isinstance(value, str):
+        return value
+    return _normalise(value.replace("\r\n", "\n").replace("\r", "\n"), keep="\n\t")
+
+
+def _normalise(value: str, keep: str = "") -> str:
+    kept = "".join(char for char in value if char in keep or unicodedata.category(char) != "Cc")
+    return unicodedata.normalize("NFC", kept).strip()
+
+
+def _known_provider(name: str) -> str:
+    if name not in KNOWN_PROVIDERS:
+        raise ValueError(f"unknown provider {name!r} (known: {', '.join(KNOWN_PROVIDERS)})")
+    return name
+
+
+def _no_repeats(names: list[str]) -> list[str]:
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{', '.join(repeated)} named more than once")
+    return names
+
+
+PersonaId = Annotated[str, StringConstraints(pattern=PERSONA_ID_PATTERN)]
+CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
+# The validator wraps the constraints: lengths are those of the cleaned text.
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line)]
+Description = Annotated[str, StringConstraints(max_length=2000), BeforeValidator(clean_line)]
+Instructions = Annotated[str, StringConstraints(max_length=8000), BeforeValidator(clean_multiline)]
+ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line)]
+ProviderName = Annotated[str, AfterValidator(_known_provider)]
+ProviderChain = Annotated[list[ProviderName], Field(min_length=1), AfterValidator(_no_repeats)]
+
+DEFAULT_TEMPERATURE = 0.3
+DEFAULT_MAX_TOKENS = 1024
+DEFAULT_TOP_K = 5
+DEFAULT_MIN_SCORE = 0.3
+
+
+class PersonaUpdate(BaseModel):
+    """Every field of a persona but its id: a PUT replaces them all (left out: the default).
+
+    Numbers are strict: `true` or `"0.5"` is a mistake to name, not a value to guess.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    description: Description = ""
+    # Style and tone only: the answering rules (cite, stay in the category, abstain) are fixed elsewhere.
+    instructions: Instructions = ""
+    # No foreign key: a persona may be defined before its category holds documents.
+    knowledge_category: CategoryName
+    temperature: Annotated[float, Field(ge=0, le=2, strict=True)] = DEFAULT_TEMPERATURE
+    max_tokens: Annotated[int, Field(ge=1, le=32_000, strict=True)] = DEFAULT_MAX_TOKENS
+    # Providers tried in order instead of the service's LLM_CHAIN; null: the service's chain.
+    llm_chain: ProviderChain | None = None
+    # One model name used on every provider of the chain; null: each provider's own.
+    llm_model: ModelName | None = None
+    top_k: Annotated[int, Field(ge=1, le=50, strict=True)] = DEFAULT_TOP_K
+    # The cosine similarity a passage must reach to be context; none reach it: the agent abstains.
+    min_score: Annotated[float, Field(ge=-1, le=1, strict=True)] = DEFAULT_MIN_SCORE
+
+
+class PersonaCreate(PersonaUpdate):
+    id: PersonaId
+
+
+class PersonaRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    description: str
+    instructions: str
+    knowledge_category: str
+    temperature: float
+    max_tokens: int
+    llm_chain: list[str] | None
+    llm_model: str | None
+    top_k: int
+    min_score: float
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentRead(BaseModel):
+    """What a caller needs to pick an agent: no model settings, no instructions."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    name: str
+    description: str
+    knowledge_category: str

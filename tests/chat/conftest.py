@@ -1,0 +1,136 @@
+"""Chat against the real app, database and embedder, with OpenAI then Anthropic as local fake servers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import pytest
+from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from purpose_agent.app import create_app
+from purpose_agent.knowledge.chunking import ChunkingPolicy
+from purpose_agent.knowledge.ingestion import ingest_document
+from purpose_agent.personas.models import Persona
+from purpose_agent.settings import ProviderSettings, Settings
+from tests.conftest import LogCapture, api_client
+from tests.knowledge.test_ingestion import manual_pdf, stored_document
+from tests.llm.fake_anthropic import AnthropicWire
+from tests.llm.fake_openai import OpenAIWire
+from tests.llm.fake_upstream import FakeUpstream, Fault, RecordedRequest
+
+
+@pytest.fixture(scope="module")
+def openai_fake() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream(OpenAIWire()).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(scope="module")
+def anthropic_fake() -> Iterator[FakeUpstream]:
+    fake = FakeUpstream(AnthropicWire()).start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture(autouse=True)
+def reset_fakes(openai_fake: FakeUpstream, anthropic_fake: FakeUpstream) -> None:
+    for fake in (openai_fake, anthropic_fake):
+        fake.requests.clear()
+        fake.set_fault(Fault())
+        fake.reply.chunks = ["The heating element", " is covered for five years [1]."]
+        fake.reply.first_chunk_delay = 0.0
+
+
+def fake_provider(base_url: str, model: str) -> ProviderSettings:
+    return ProviderSettings(
+        _env_file=None,
+        api_key="sk-test-0001",
+        base_url=base_url,
+        model=model,
+        max_retries=0,
+        read_timeout_seconds=2,
+        connect_timeout_seconds=1,
+    )
+
+
+@pytest.fixture
+def settings(settings: Settings, openai_fake: FakeUpstream, anthropic_fake: FakeUpstream) -> Settings:
+    """The test deployment with OpenAI then Anthropic; breakers in memory, so each test starts closed."""
+    return settings.model_copy(
+        update={
+            "redis_url": "",
+            "llm_chain": "openai,anthropic",
+            "llm_providers": {
+                "openai": fake_provider(f"{openai_fake.base_url}/v1", "gpt-4o"),
+                "anthropic": fake_provider(anthropic_fake.base_url, "claude-test"),
+            },
+            "llm_retry_base_seconds": 0.01,
+            "llm_heartbeat_seconds": 0.05,
+        }
+    )
+
+
+def create_persona(session: AsyncSession, **fields: Any) -> Persona:
+    values: dict[str, Any] = {
+        "id": "kettle-helper",
+        "name": "Kettle helper",
+        "description": "Answers questions about the kettle.",
+        "instructions": "Answer briefly and kindly.",
+        "knowledge_category": "manuals",
+        "temperature": 0.0,
+        "max_tokens": 200,
+        "top_k": 3,
+        "min_score": 0.3,
+        **fields,
+    }
+    persona = Persona(**values)
+    session.add(persona)
+    return persona
+
+
+@pytest.fixture
+async def kettle(
+    app: FastAPI, session: AsyncSession, test_sessionmaker: async_sessionmaker[AsyncSession]
+) -> Persona:
+    """The kettle manual (3 pages) ingested in `manuals`, and a persona answering from it."""
+    document_id = await stored_document(session, manual_pdf(), "application/pdf", "kettle.pdf")
+    await ingest_document(test_sessionmaker, document_id, app.state.embedder, ChunkingPolicy())
+    persona = create_persona(session)
+    await session.flush()
+    return persona
+
+
+def sent_messages(request: RecordedRequest) -> list[dict[str, Any]]:
+    """The chat messages as an OpenAI-format request carried them."""
+    messages: list[dict[str, Any]] = request.body["messages"]
+    return messages
+
+
+AppFactory = Callable[..., AbstractAsyncContextManager[AsyncClient]]
+
+
+@pytest.fixture
+def app_with(
+    settings: Settings,
+    engine: AsyncEngine,
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+    user_key: str,
+    logs: LogCapture,
+) -> AppFactory:
+    """Another app on the same database with some settings changed, called as the test user."""
+
+    @asynccontextmanager
+    async def build(**changes: Any) -> AsyncIterator[AsyncClient]:
+        application = create_app(settings.model_copy(update=changes), engine=engine)
+        async with LifespanManager(application):
+            application.state.sessionmaker = test_sessionmaker
+            async with api_client(application, user_key) as client:
+                yield client
+
+    return build

@@ -1,0 +1,237 @@
+"""POST /api/chat end to end: retrieval, the prompt the provider receives, citations, sessions, failover."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from fastapi import FastAPI
+from httpx import AsyncClient
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from purpose_agent.chat.models import ChatMessage, ChatSession
+from purpose_agent.chat.prompt import RULES
+from purpose_agent.chat.service import ABSTENTION
+from purpose_agent.chat.tasks import delete_expired_sessions
+from purpose_agent.kit.clock import system_clock
+from purpose_agent.llm.models import FailoverEvent
+from purpose_agent.personas.models import Persona
+from tests.chat.conftest import AppFactory, create_persona, sent_messages
+from tests.llm.fake_upstream import FakeUpstream, Fault
+
+WARRANTY = "How long is the heating element covered?"
+
+
+async def ask(client: AsyncClient, question: str, **fields: object) -> dict[str, object]:
+    response = await client.post(
+        "/api/chat", json={"agent_id": "kettle-helper", "question": question, **fields}
+    )
+    assert response.status_code == 200, response.text
+    body: dict[str, object] = response.json()
+    return body
+
+
+async def test_an_answer_cites_the_page_it_came_from_and_names_its_model(
+    user_client: AsyncClient, kettle: Persona, openai_fake: FakeUpstream
+) -> None:
+    body = await ask(user_client, WARRANTY)
+    assert body["answer"] == "The heating element is covered for five years [1]."
+    assert body["model_used"] == "openai/gpt-4o"
+    assert body["usage"] == {"prompt_tokens": 11, "completion_tokens": 5}
+    assert body["abstained"] is False
+    citations = body["citations"]
+    assert isinstance(citations, list)
+    assert len(citations) == 1, "only the cited passage"
+    assert (citations[0]["index"], citations[0]["source"], citations[0]["page"]) == (1, "kettle.pdf", 3)
+    assert citations[0]["heading"] == "Warranty"
+    assert "five years" in citations[0]["snippet"]
+
+    [request] = openai_fake.requests
+    assert request.body["temperature"] == 0, "temperature 0 is honoured"
+    system, question = sent_messages(request)[0], sent_messages(request)[-1]
+    assert system["role"] == "system"
+    assert system["content"].startswith(RULES)
+    assert "Answer briefly and kindly." in system["content"]
+    assert '<passage number="1" source="kettle.pdf, page 3, Warranty">' in system["content"]
+    assert question == {"role": "user", "content": WARRANTY}
+
+
+async def test_an_answer_that_cites_nothing_carries_every_passage_given(
+    user_client: AsyncClient, kettle: Persona, openai_fake: FakeUpstream
+) -> None:
+    openai_fake.reply.chunks = ["Five years."]
+    body = await ask(user_client, WARRANTY)
+    citations = body["citations"]
+    assert isinstance(citations, list)
+    given = sent_messages(openai_fake.requests[0])[0]["content"].count("<passage number=")
+    assert [c["index"] for c in citations] == list(range(1, given + 1))
+
+
+async def test_a_follow_up_is_sent_with_the_previous_exchange(
+    user_client: AsyncClient, kettle: Persona, openai_fake: FakeUpstream, session: AsyncSession
+) -> None:
+    first = await ask(user_client, WARRANTY)
+    openai_fake.reply.chunks = ["Keep the receipt [1]."]
+    second = await ask(user_client, "And what do I need to claim it?", session_id=first["session_id"])
+    assert second["session_id"] == first["session_id"]
+
+    messages = sent_messages(openai_fake.requests[1])
+    assert messages[1:] == [
+        {"role": "user", "content": WARRANTY},
+        {"role": "assistant", "content": "The heating element is covered for five years [1]."},
+        {"role": "user", "content": "And what do I need to claim it?"},
+    ]
+    history = (await user_client.get(f"/api/sessions/{first['session_id']}")).json()
+    assert [(m["role"], m["content"]) for m in history["messages"]] == [
+        ("user", WARRANTY),
+        ("assistant", "The heating element is covered for five years [1]."),
+        ("user", "And what do I need to claim it?"),
+        ("assistant", "Keep the receipt [1]."),
+    ]
+    assert history["messages"][1]["details"]["model_used"] == "openai/gpt-4o"
+
+
+async def test_a_question_outside_the_knowledge_abstains_without_calling_any_provider(
+    user_client: AsyncClient, kettle: Persona, openai_fake: FakeUpstream, anthropic_fake: FakeUpstream
+) -> None:
+    body = await ask(user_client, "Who painted the ceiling of the Sistine Chapel?")
+    assert (body["answer"], body["model_used"], body["abstained"], body["citations"]) == (
+        ABSTENTION,
+        "none",
+        True,
+        [],
+    )
+    assert openai_fake.requests == []
+    assert anthropic_fake.requests == []
+
+
+async def test_a_failing_provider_is_failed_over_and_the_answer_says_which_model(
+    user_client: AsyncClient,
+    kettle: Persona,
+    openai_fake: FakeUpstream,
+    anthropic_fake: FakeUpstream,
+    session: AsyncSession,
+) -> None:
+    openai_fake.set_fault(Fault(kind="status", status=500))
+    body = await ask(user_client, WARRANTY)
+    assert body["model_used"] == "anthropic/claude-test"
+    assert len(anthropic_fake.requests) == 1
+    await session.commit()  # the recorder writes from its own session: let it see the test's rows
+    events = (await session.scalars(select(FailoverEvent).where(FailoverEvent.provider == "openai"))).all()
+    assert [(e.reason, e.answered_by) for e in events][-1] == ("server_error", "anthropic/claude-test")
+
+
+async def test_every_provider_down_gives_quoted_passages_or_with_extractive_off_a_503_listing_attempts(
+    user_client: AsyncClient,
+    kettle: Persona,
+    openai_fake: FakeUpstream,
+    anthropic_fake: FakeUpstream,
+    app_with: AppFactory,
+    user_key: str,
+) -> None:
+    for fake in (openai_fake, anthropic_fake):
+        fake.set_fault(Fault(kind="status", status=503))
+    extractive = await ask(user_client, WARRANTY)
+    assert extractive["model_used"] == "extractive"
+    assert "five years" in str(extractive["answer"])
+    assert extractive["citations"], "the quoted passages are cited"
+
+    async with app_with(llm_extractive_fallback=False) as strict:
+        response = await strict.post("/api/chat", json={"agent_id": "kettle-helper", "question": WARRANTY})
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"] == "/problems/no-model-answered"
+    assert [(a["provider"], a["reason"], a["status"]) for a in problem["attempts"]] == [
+        ("openai", "server_error", 503),
+        ("anthropic", "server_error", 503),
+    ]
+
+
+async def test_a_failed_request_leaves_no_message_behind(
+    app_with: AppFactory,
+    kettle: Persona,
+    openai_fake: FakeUpstream,
+    anthropic_fake: FakeUpstream,
+    session: AsyncSession,
+) -> None:
+    for fake in (openai_fake, anthropic_fake):
+        fake.set_fault(Fault(kind="status", status=503))
+    async with app_with(llm_extractive_fallback=False) as strict:
+        assert (
+            await strict.post("/api/chat", json={"agent_id": "kettle-helper", "question": WARRANTY})
+        ).status_code == 503
+    assert await session.scalar(select(func.count()).select_from(ChatMessage)) == 0
+    assert await session.scalar(select(func.count()).select_from(ChatSession)) == 0
+
+
+async def test_sessions_belong_to_their_principal_and_agent(
+    user_client: AsyncClient, client: AsyncClient, kettle: Persona, session: AsyncSession
+) -> None:
+    first = await ask(user_client, WARRANTY)
+    session_id = first["session_id"]
+    # Another principal (the admin here) cannot see it exists.
+    hidden = await client.get(f"/api/sessions/{session_id}")
+    assert (hidden.status_code, hidden.json()["type"]) == (404, "/problems/session-not-found")
+    other = await client.post(
+        "/api/chat", json={"agent_id": "kettle-helper", "question": WARRANTY, "session_id": session_id}
+    )
+    assert other.status_code == 404
+
+    create_persona(session, id="other-agent", name="Other")
+    await session.flush()
+    mismatch = await user_client.post(
+        "/api/chat", json={"agent_id": "other-agent", "question": WARRANTY, "session_id": session_id}
+    )
+    assert (mismatch.status_code, mismatch.json()["type"]) == (409, "/problems/session-agent-mismatch")
+
+    unknown = await user_client.get(f"/api/sessions/{uuid.uuid4()}")
+    assert unknown.status_code == 404
+    assert (await user_client.delete(f"/api/sessions/{session_id}")).status_code == 204
+    assert (await user_client.get(f"/api/sessions/{session_id}")).status_code == 404
+
+
+async def test_a_session_expires_a_day_after_its_last_message_and_the_cleanup_job_removes_it(
+    app: FastAPI,
+    user_client: AsyncClient,
+    kettle: Persona,
+    session: AsyncSession,
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    first = await ask(user_client, WARRANTY)
+    session_id = first["session_id"]
+    started = system_clock()
+    app.state.clock = lambda: started + timedelta(hours=23)
+    await ask(user_client, "And what do I need to claim it?", session_id=session_id)  # slides the expiry
+
+    app.state.clock = lambda: started + timedelta(hours=46)
+    assert (await user_client.get(f"/api/sessions/{session_id}")).status_code == 200, "23 h since the last"
+
+    app.state.clock = lambda: started + timedelta(hours=47, minutes=1)
+    expired = await user_client.get(f"/api/sessions/{session_id}")
+    assert (expired.status_code, expired.json()["type"]) == (404, "/problems/session-expired")
+    again = await user_client.post(
+        "/api/chat", json={"agent_id": "kettle-helper", "question": WARRANTY, "session_id": session_id}
+    )
+    assert again.json()["type"] == "/problems/session-expired"
+
+    assert await delete_expired_sessions(test_sessionmaker, started + timedelta(hours=47, minutes=1), 1) == 1
+    assert await session.get(ChatSession, uuid.UUID(str(session_id)), populate_existing=True) is None
+    assert await session.scalar(select(func.count()).select_from(ChatMessage)) == 0
+
+
+async def test_bad_questions_and_unknown_agents_are_problems(
+    user_client: AsyncClient, anonymous_client: AsyncClient, kettle: Persona
+) -> None:
+    for question in ("", "   ", "x" * 8001):
+        response = await user_client.post(
+            "/api/chat", json={"agent_id": "kettle-helper", "question": question}
+        )
+        assert response.status_code == 422
+        assert [e["field"] for e in response.json()["errors"]] == ["body.question"]
+    unknown = await user_client.post("/api/chat", json={"agent_id": "no-such-agent", "question": "hi"})
+    assert (unknown.status_code, unknown.json()["type"]) == (404, "/problems/agent-not-found")
+    assert (
+        await anonymous_client.post("/api/chat", json={"agent_id": "kettle-helper", "question": "hi"})
+    ).status_code == 401
