@@ -31,6 +31,12 @@ fi
 # llama-cpp-python has no wheel on PyPI and compiles for minutes; a prebuilt one may sit beside the
 # project (PURPOSE_AGENT_WHEELS, or ../shared/wheels on our own machines). Without it, pip compiles.
 wheels=${PURPOSE_AGENT_WHEELS:-../shared/wheels}
+# When pip must compile llama.cpp, build it for a portable x86-64 baseline (AVX2/FMA) instead of the
+# host's own instruction set: a native build (AVX-512 and AMX detected) crashed on its first decode on
+# our 2-core machines. A CMAKE_ARGS of your own wins.
+if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
+  export CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+fi
 find_links=()
 if [ -d "$wheels" ]; then find_links=(--find-links "$wheels"); fi
 "$VENV/bin/python" -m pip install --quiet "${find_links[@]}" -e '.[dev]'
