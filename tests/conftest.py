@@ -34,8 +34,12 @@ from purpose_agent.kit.redaction import Redactor
 from purpose_agent.settings import ProviderSettings, Settings
 from tests.ports import free_port
 
+# The fake OpenAI and Anthropic servers, for every test that names them.
+pytest_plugins = ["tests.llm.fakes"]
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "purpose_agent_test"
+RUN_ID = uuid.uuid4().hex
 
 
 def _as_sqlalchemy_url(url: str) -> str:
@@ -83,6 +87,8 @@ def settings(database_url: str, redis_url: str) -> Settings:
         database_url=database_url,
         redis_url=redis_url,
         database_connect_timeout_seconds=2,
+        # Limits counted apart from every other run sharing this Redis.
+        rate_limit_key_prefix=f"test:{RUN_ID}:rate-limit",
         readiness_timeout_seconds=2,
         # Providers named explicitly, so that a developer's OPENAI_API_KEY never reaches a test.
         llm_chain="openai,local",

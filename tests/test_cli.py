@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,8 @@ class Service:
             "EMBEDDED_DB_PORT": str(self.db_port),
             "DATA_DIR": str(workdir / ".data"),
             "REDIS_URL": redis_url,
+            # Rate limits and failed sign-ins counted apart from every other test.
+            "RATE_LIMIT_KEY_PREFIX": f"test:{uuid.uuid4().hex}:rate-limit",
         }
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -323,3 +326,36 @@ def test_keys_are_created_for_a_role_shown_once_and_revoked(service: Service) ->
     assert service.run("keys", "revoke", row[2]).returncode == 0
     assert service.run("keys", "revoke", row[2]).returncode == 2, "an already revoked key is no live key"
     assert service.run("keys", "create", "--role", "root").returncode == 2
+
+
+def test_users_are_created_with_a_password_from_stdin_and_can_sign_in(service: Service) -> None:
+    assert service.run("db", "start").returncode == 0
+    assert service.run("migrate").returncode == 0
+    command = [COMMAND, "users", "create", "Operator", "--admin", "--password-stdin"]
+    created = subprocess.run(
+        command,
+        cwd=service.workdir,
+        env=service.env,
+        input="long enough pass phrase\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip().splitlines()[-1] == "created admin operator"
+    weak = subprocess.run(
+        [COMMAND, "users", "create", "another", "--password-stdin"],
+        cwd=service.workdir,
+        env=service.env,
+        input="short\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert weak.returncode == 2
+    assert "at least 12 characters" in weak.stderr
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
+        row = conn.execute("SELECT username, role, password_hash FROM users").fetchone()
+    assert row is not None
+    assert row[:2] == ("operator", "admin")
+    assert row[2].startswith("$argon2id$")

@@ -15,7 +15,17 @@ def empty_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run each test where no `.env` exists, with none of our variables set."""
     monkeypatch.chdir(tmp_path)
     for name in list(os.environ):
-        prefixes = ("LLM_", "GEMINI_", "OPENAI_", "ANTHROPIC_", "OLLAMA_", "LOCAL_", "WORKER_", "INGEST_")
+        prefixes = (
+            "LLM_",
+            "GEMINI_",
+            "OPENAI_",
+            "ANTHROPIC_",
+            "OLLAMA_",
+            "LOCAL_",
+            "WORKER_",
+            "INGEST_",
+            "JWT_",
+        )
         if name.startswith(prefixes) or name in (
             "HOST",
             "PORT",
@@ -42,6 +52,7 @@ def test_environment_overrides_and_normalises(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("PORT", "9001")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("JWT_SECRET", "a-production-secret-of-more-than-32-bytes")
     monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db:5432/agents")
     settings = load_settings()
     assert settings.port == 9001
@@ -139,3 +150,24 @@ def test_a_stalled_threshold_shorter_than_the_heartbeat_is_refused(monkeypatch: 
     monkeypatch.setenv("WORKER_STALLED_AFTER_SECONDS", "10")
     with pytest.raises(SettingsError, match="WORKER_STALLED_AFTER_SECONDS must be longer"):
         load_settings()
+
+
+def test_production_with_the_example_jwt_secret_refuses_to_start_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    [line] = [line for line in example.read_text().splitlines() if line.startswith("JWT_SECRET=")]
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("JWT_SECRET", line.split("=", 1)[1])
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cret-Enough@db:5432/agents")
+    with pytest.raises(SettingsError, match="JWT_SECRET is the example value"):
+        load_settings()
+    monkeypatch.setenv("JWT_SECRET", "short")
+    with pytest.raises(SettingsError, match="shorter than 32 bytes"):
+        load_settings()
+    monkeypatch.setenv("JWT_SECRET", "x" * 40)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:postgres@db:5432/agents")
+    with pytest.raises(SettingsError, match="DATABASE_URL uses a default password"):
+        load_settings()
+    monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cret-Enough@db:5432/agents")
+    assert load_settings().app_env is AppEnv.production

@@ -8,26 +8,36 @@ from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from purpose_agent import __version__
+from purpose_agent.auth.audit_endpoints import router as audit_router
+from purpose_agent.auth.endpoints import router as auth_router
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
 from purpose_agent.chat.service import ChatDeps
-from purpose_agent.composition import build_router, embedder_from
+from purpose_agent.composition import build_router, embedder_from, login_throttle, token_service
 from purpose_agent.db.engine import create_engine, create_sessionmaker
 from purpose_agent.health.endpoints import router as health_router
 from purpose_agent.health.service import ReadinessService
 from purpose_agent.jobs.endpoints import router as jobs_router
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
+from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
+from purpose_agent.kit.rate_limit import RateLimiter, parse_limits
+from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware, RateLimitPolicy, RouteClass
 from purpose_agent.kit.request_context import RequestContextMiddleware
+from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
 from purpose_agent.knowledge.endpoints import router as knowledge_router
+from purpose_agent.mcp.endpoints import RequestCaller
+from purpose_agent.mcp.endpoints import router as mcp_router
+from purpose_agent.mcp.tools import build_server, http_session_manager, transport_security
 from purpose_agent.personas.endpoints import router as personas_router
-from purpose_agent.settings import Settings
+from purpose_agent.settings import AppEnv, Settings
 
 log = structlog.get_logger("purpose_agent.app")
 
@@ -36,8 +46,36 @@ UPLOAD_PATH = "/api/knowledge/documents"
 MULTIPART_ALLOWANCE = 64 * 1024
 
 
+def rate_limiter_from(settings: Settings) -> RateLimiter:
+    """The limiter on RATE_LIMIT_REDIS_URL, else REDIS_URL, else in memory; it connects on first use."""
+    return RateLimiter(
+        redis_url=settings.rate_limit_redis_url or settings.redis_url,
+        key_prefix=settings.rate_limit_key_prefix,
+        on_redis_failure=settings.rate_limit_on_redis_failure,
+        redis_timeout=settings.rate_limit_redis_timeout_seconds,
+        retry_redis_after=settings.rate_limit_redis_retry_seconds,
+    )
+
+
+def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
+    """The per-request limits; with RATE_LIMIT_ENABLED=false none, but client addresses are still resolved."""
+    clients = ClientAddressResolver(parse_networks(settings.trusted_proxies), settings.proxy_client_header)
+    if not settings.rate_limit_enabled:
+        return RateLimitPolicy(per_ip=(), per_principal=(), clients=clients)
+    return RateLimitPolicy(
+        per_ip=parse_limits(settings.rate_limit_per_ip),
+        per_principal=parse_limits(settings.rate_limit_per_principal),
+        per_route={
+            RouteClass.chat: parse_limits(settings.rate_limit_chat),
+            RouteClass.mcp: parse_limits(settings.rate_limit_mcp),
+        },
+        clients=clients,
+    )
+
+
 def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> FastAPI:
     """The API, configured by `settings`; `engine` lets a caller share one it already holds."""
+    rate_limiter = rate_limiter_from(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,6 +95,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         app.state.embedder = embedder_from(settings)
         app.state.upload_max_bytes = settings.upload_max_bytes
         app.state.clock = system_clock
+        app.state.tokens = token_service(settings)
+        app.state.login_throttle = login_throttle(settings, redis)
         app.state.chat = ChatDeps(
             router=router,
             embedder=app.state.embedder,
@@ -64,14 +104,27 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
             history_budget=settings.history_token_budget,
         )
         app.state.llm_router = router
-        app.state.readiness = ReadinessService(db_engine, redis, settings.readiness_timeout_seconds, router)
+        app.state.rate_limiter = rate_limiter
+        if not rate_limiter.shared:
+            log.warning("rate_limits_in_memory", detail="per process only; set REDIS_URL to share them")
+        app.state.readiness = ReadinessService(
+            db_engine, redis, settings.readiness_timeout_seconds, router, rate_limiter=rate_limiter
+        )
+        app.state.mcp_server = build_server(app.state, RequestCaller())
+        app.state.mcp_sessions = http_session_manager(
+            app.state.mcp_server,
+            transport_security(settings.mcp_hosts, settings.mcp_origins),
+            max_body_bytes=settings.max_body_bytes,
+        )
         log.info("started", env=settings.app_env.value)
         try:
-            yield
+            async with app.state.mcp_sessions.run():
+                yield
         finally:
             await recorder.drain()
             await router.aclose()
             await app.state.embedder.aclose()
+            await rate_limiter.aclose()
             if redis is not None:
                 await redis.aclose()
             if owned_engine:
@@ -91,9 +144,36 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     app.include_router(health_router)
     app.include_router(knowledge_router)
     app.include_router(jobs_router)
+    app.include_router(auth_router)
+    app.include_router(audit_router)
     app.include_router(personas_router)
     app.include_router(chat_router)
     app.include_router(openai_router)
+    app.include_router(mcp_router)
+    # Inside CORS and the security headers, so that a 429 carries them (browsers can read its
+    # Retry-After); before routing and authentication, so that 401s and 404s count.
+    app.add_middleware(RateLimitMiddleware, limiter=rate_limiter, policy=rate_limit_policy(settings))
+    if settings.cors_origins:
+        # Only whitelisted origins get CORS headers; any other origin gets none and the browser refuses.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=[
+                "X-Request-ID",
+                "Retry-After",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+            ],
+            max_age=600,
+        )
+    app.add_middleware(
+        SecurityHeadersMiddleware,
+        hsts=settings.app_env is AppEnv.production,
+        https_redirect=settings.https_redirect,
+    )
     # Added last = outermost: the request context wraps every other middleware.
     app.add_middleware(
         BodyLimitMiddleware,

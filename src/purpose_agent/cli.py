@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TextIO
 
 import typer
 import uvicorn
@@ -29,6 +29,8 @@ db_app = typer.Typer(help="The embedded PostgreSQL in DATA_DIR (unused when DATA
 app.add_typer(db_app, name="db")
 keys_app = typer.Typer(help="API keys: create (shown once) and revoke.")
 app.add_typer(keys_app, name="keys")
+users_app = typer.Typer(help="Users who sign in with a password (POST /api/auth/token).")
+app.add_typer(users_app, name="users")
 personas_app = typer.Typer(help="Personas: import from a JSON or YAML file, export to JSON.")
 app.add_typer(personas_app, name="personas")
 
@@ -38,7 +40,7 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _settings() -> Settings:
+def _settings(log_stream: TextIO | None = None) -> Settings:
     try:
         settings = load_settings()
     except SettingsError as exc:
@@ -48,6 +50,7 @@ def _settings() -> Settings:
         service=settings.service_name,
         version=__version__,
         redactor=Redactor(redact_ip_addresses=settings.log_redact_ip_addresses),
+        stream=log_stream,
     )
     return settings
 
@@ -132,6 +135,25 @@ def serve(
 ) -> None:
     """Serve the HTTP API in the foreground."""
     _serve(_settings(), host, port)
+
+
+@app.command("mcp")
+def mcp_stdio() -> None:
+    """Serve the MCP tools on stdin/stdout for a desktop client, as the key in MCP_API_KEY."""
+    from purpose_agent.app import create_app, rate_limit_policy
+    from purpose_agent.kit.problems import ProblemError
+    from purpose_agent.mcp.stdio import serve_stdio
+
+    # stdout carries the protocol: logs go to stderr, where desktop clients keep them.
+    settings = _settings(log_stream=sys.stderr)
+    if settings.mcp_api_key is None:
+        raise _fail("MCP_API_KEY is not set: give it an API key (`purpose-agent keys create`)")
+    _check_embedder(settings)
+    secret = settings.mcp_api_key.get_secret_value()
+    try:
+        asyncio.run(serve_stdio(create_app(settings), secret, rate_limit_policy(settings)))
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
 
 
 @app.command()
@@ -320,6 +342,40 @@ def keys_create(
             return issued.secret
 
     typer.echo(asyncio.run(create()))
+
+
+@users_app.command("create")
+def users_create(
+    username: Annotated[str, typer.Argument(help="Letters, digits, '.', '_' or '-'; 3 to 64.")],
+    admin: Annotated[bool, typer.Option("--admin", help="Give the user the admin role.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a user; the password is asked twice (or read from stdin), never taken as an argument."""
+    import sys
+
+    from purpose_agent.auth.models import Role
+    from purpose_agent.auth.users import create_user
+    from purpose_agent.kit.problems import ProblemError
+
+    settings = _settings()
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+
+    async def create() -> None:
+        async with _database_session(settings) as session:
+            await create_user(
+                session, username=username, password=password, role=Role.admin if admin else Role.user
+            )
+
+    try:
+        asyncio.run(create())
+    except ProblemError as exc:
+        raise _fail(exc.detail) from None
+    typer.echo(f"created {'admin' if admin else 'user'} {username.strip().lower()}")
 
 
 @keys_app.command("revoke")

@@ -3,11 +3,16 @@ that reads `Settings`): the LLM providers, their breakers and the router, the em
 
 from __future__ import annotations
 
+import secrets
+
 import procrastinate
 import structlog
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.auth.audit_tasks import audit_retention_blueprint
+from purpose_agent.auth.throttle import LoginThrottle
+from purpose_agent.auth.tokens import TokenPolicy, TokenService
 from purpose_agent.chat.tasks import session_cleanup_blueprint
 from purpose_agent.jobs.maintenance import maintenance_blueprint
 from purpose_agent.jobs.queue import job_app
@@ -23,7 +28,7 @@ from purpose_agent.llm.providers.base import Provider, ProviderConfig
 from purpose_agent.llm.recorder import DatabaseRecorder
 from purpose_agent.llm.registry import build_provider
 from purpose_agent.llm.router import LLMRouter, RouterPolicy
-from purpose_agent.settings import Settings
+from purpose_agent.settings import JwtAlgorithm, Settings
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -133,5 +138,47 @@ def worker_app(
                 check_every_seconds=settings.worker_stalled_check_seconds,
             ),
             session_cleanup_blueprint(sessionmaker, system_clock, settings.session_cleanup_batch),
+            audit_retention_blueprint(sessionmaker, system_clock, settings.audit_retention_days),
         ]
     return job_app(settings.sqlalchemy_url(), blueprints)
+
+
+def token_service(settings: Settings) -> TokenService:
+    """Tokens under the configured algorithm; in development, HS256 with a generated secret if none."""
+    algorithm = settings.jwt_algorithm.value
+    if settings.jwt_algorithm is JwtAlgorithm.hs256:
+        secret = (
+            settings.jwt_secret.get_secret_value() if settings.jwt_secret else _development_secret(settings)
+        )
+        signing: str | None = secret
+        verifying: str | None = secret
+    else:
+        signing = settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None
+        verifying = settings.jwt_public_key
+    return TokenService(
+        TokenPolicy(
+            algorithm=algorithm,
+            issuer=settings.jwt_issuer,
+            audience=settings.jwt_audience,
+            ttl_seconds=settings.jwt_ttl_seconds,
+            leeway_seconds=settings.jwt_leeway_seconds,
+            signing_key=signing,
+            verifying_key=verifying,
+            jwks_url=settings.jwt_jwks_url,
+        )
+    )
+
+
+def _development_secret(settings: Settings) -> str:
+    """A random secret made on first use and kept in DATA_DIR/secrets (never in git)."""
+    path = settings.data_dir / "secrets" / "jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path.write_text(secrets.token_urlsafe(48))
+        path.chmod(0o600)
+        log.warning("jwt_secret_generated", path=str(path), detail="set JWT_SECRET outside development")
+    return path.read_text().strip()
+
+
+def login_throttle(settings: Settings, redis: Redis | None) -> LoginThrottle:
+    return LoginThrottle(redis, settings.login_failures_per_username, settings.login_failures_per_address)

@@ -11,16 +11,25 @@ from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from purpose_agent.kit.client_address import ProxyHeader, parse_networks
+from purpose_agent.kit.rate_limit import FailureMode, parse_limits
 from purpose_agent.knowledge.embeddings.factory import KINDS as EMBEDDER_KINDS
 
 
 class AppEnv(StrEnum):
     development = "development"
     production = "production"
+
+
+class JwtAlgorithm(StrEnum):
+    hs256 = "HS256"
+    rs256 = "RS256"
+    es256 = "ES256"
 
 
 class LogLevel(StrEnum):
@@ -95,6 +104,22 @@ class Settings(BaseSettings):
     # Empty means: no Redis; counters stay in memory of one process.
     redis_url: str = ""
 
+    # Rate limits in the `limits` notation ("20/minute", "300 per hour", several joined by ";").
+    rate_limit_enabled: bool = True
+    rate_limit_per_ip: str = "1000/minute"
+    rate_limit_per_principal: str = "300/minute"
+    rate_limit_chat: str = "20/minute"
+    rate_limit_mcp: str = "30/minute"
+    # Empty means: REDIS_URL; both empty: limits in memory, per process.
+    rate_limit_redis_url: str = ""
+    rate_limit_key_prefix: Annotated[str, Field(min_length=1, max_length=200)] = "purpose-agent:rate-limit"
+    rate_limit_on_redis_failure: FailureMode = FailureMode.memory
+    rate_limit_redis_timeout_seconds: Annotated[float, Field(gt=0, le=10)] = 0.5
+    rate_limit_redis_retry_seconds: Annotated[float, Field(gt=0, le=3600)] = 5.0
+    # Peers whose forwarding header is believed (comma-separated networks), and which header they write.
+    trusted_proxies: str = ""
+    proxy_client_header: ProxyHeader = ProxyHeader.x_forwarded_for
+
     _providers: dict[str, ProviderSettings] | None = PrivateAttr(default=None)
 
     llm_chain: str = ",".join(KNOWN_PROVIDERS)
@@ -138,12 +163,41 @@ class Settings(BaseSettings):
     history_token_budget: Annotated[int, Field(ge=0, le=100_000)] = 1500
     # The worker deletes expired sessions in batches of this many.
     session_cleanup_batch: Annotated[int, Field(ge=1, le=100_000)] = 500
+    # The worker deletes audit entries older than this, every hour.
+    audit_retention_days: Annotated[int, Field(ge=1, le=3650)] = 90
 
     # The background worker: jobs run at once, heartbeat, when a silent worker's jobs are run again.
     worker_concurrency: Annotated[int, Field(ge=1, le=32)] = 1
     worker_heartbeat_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
     worker_stalled_after_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     worker_stalled_check_seconds: Annotated[int, Field(ge=1, le=59)] = 15
+
+    # Tokens: HS256 with JWT_SECRET (32 bytes or more), or RS256/ES256 with a PEM key pair (the private
+    # key only where tokens are issued) or a JWKS URL (verifying an identity provider's tokens).
+    jwt_algorithm: JwtAlgorithm = JwtAlgorithm.hs256
+    jwt_secret: SecretStr | None = None
+    jwt_private_key: SecretStr | None = None
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str = "purpose-agent"
+    jwt_audience: str = "purpose-agent"
+    jwt_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900
+    jwt_leeway_seconds: Annotated[int, Field(ge=0, le=300)] = 30
+    # Failed sign-ins allowed per username and per client address before 429 (`limits` syntax).
+    login_failures_per_username: str = "5/15minutes"
+    login_failures_per_address: str = "20/15minutes"
+    # Browser origins allowed to call the API (comma-separated, e.g. https://app.example.com);
+    # empty: no CORS headers for anyone.
+    cors_allowed_origins: str = ""
+    # Redirect plain-HTTP requests (but those to localhost) to HTTPS with 308.
+    https_redirect: bool = False
+
+    # MCP at /api/mcp, against DNS rebinding: the Host headers it answers (`name:*`: any port) and the
+    # browser origins it accepts (comma-separated); a request without Origin is not a browser's.
+    mcp_allowed_hosts: str = "127.0.0.1:*,localhost:*,[::1]:*"
+    mcp_allowed_origins: str = "http://127.0.0.1:*,http://localhost:*,http://[::1]:*"
+    # The credential `purpose-agent mcp` (stdio, for desktop clients) acts with: an API key or a JWT.
+    mcp_api_key: SecretStr | None = None
 
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     readiness_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
@@ -158,10 +212,22 @@ class Settings(BaseSettings):
     def _database_scheme(cls, value: str) -> str:
         return _require_scheme(value, ("postgresql://", "postgresql+psycopg://", "postgres://"))
 
-    @field_validator("redis_url")
+    @field_validator("redis_url", "rate_limit_redis_url")
     @classmethod
     def _redis_scheme(cls, value: str) -> str:
         return _require_scheme(value, ("redis://", "rediss://", "unix://"))
+
+    @field_validator("rate_limit_per_ip", "rate_limit_per_principal", "rate_limit_chat", "rate_limit_mcp")
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        parse_limits(value)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
 
     @field_validator("embedder")
     @classmethod
@@ -189,6 +255,62 @@ class Settings(BaseSettings):
                 "or every busy worker would look dead"
             )
         return self
+
+    @field_validator("mcp_allowed_hosts")
+    @classmethod
+    def _some_mcp_host(cls, value: str) -> str:
+        if not _listed(value):
+            raise ValueError("names no host: every MCP request would be refused")
+        return value
+
+    @field_validator("jwt_secret", "jwt_private_key", "mcp_api_key", mode="before")
+    @classmethod
+    def _blank_secret_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("login_failures_per_username", "login_failures_per_address")
+    @classmethod
+    def _limit_syntax(cls, value: str) -> str:
+        from limits import parse_many
+
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a limit like '5/15minutes'") from None
+        return value
+
+    @property
+    def mcp_hosts(self) -> list[str]:
+        return _listed(self.mcp_allowed_hosts)
+
+    @property
+    def mcp_origins(self) -> list[str]:
+        return _listed(self.mcp_allowed_origins)
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_allowed_origins.split(",") if origin.strip()]
+
+    def production_problems(self) -> list[str]:
+        """Why this configuration must not serve in production (empty: nothing found)."""
+        problems = []
+        if self.jwt_algorithm is JwtAlgorithm.hs256:
+            secret = self.jwt_secret.get_secret_value() if self.jwt_secret else ""
+            if not secret:
+                problems.append("JWT_SECRET is not set")
+            elif secret == EXAMPLE_JWT_SECRET:
+                problems.append("JWT_SECRET is the example value from .env.example")
+            elif len(secret.encode()) < 32:
+                problems.append("JWT_SECRET is shorter than 32 bytes")
+        elif not (self.jwt_public_key or self.jwt_jwks_url):
+            problems.append(f"{self.jwt_algorithm.value} needs JWT_PUBLIC_KEY or JWT_JWKS_URL")
+        for name, url in (("DATABASE_URL", self.database_url), ("REDIS_URL", self.redis_url)):
+            password = urlsplit(url).password if url else None
+            if password is not None and password.lower() in DEFAULT_PASSWORDS:
+                problems.append(f"{name} uses a default password")
+        if self.uses_embedded_db:
+            problems.append("DATABASE_URL is not set: the embedded database is for development only")
+        return problems
 
     @property
     def chain(self) -> list[str]:
@@ -247,10 +369,21 @@ class Settings(BaseSettings):
         return url
 
 
+def _listed(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
 def _require_scheme(value: str, schemes: tuple[str, ...]) -> str:
     if value and not value.startswith(schemes):
         raise ValueError(f"must start with one of {', '.join(schemes)}")
     return value
+
+
+# The placeholder in .env.example: a copied example must never sign production tokens.
+EXAMPLE_JWT_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"
+DEFAULT_PASSWORDS = frozenset(
+    {"postgres", "password", "changeme", "change-me", "secret", "admin", "root", "redis"}
+)
 
 
 class SettingsError(Exception):
@@ -264,6 +397,8 @@ def load_settings() -> Settings:
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from None
     settings.provider_settings()  # validated now, so a bad provider setting stops the start
+    if settings.app_env is AppEnv.production and (problems := settings.production_problems()):
+        raise SettingsError("refusing to start in production: " + "; ".join(problems))
     return settings
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -19,32 +19,15 @@ from purpose_agent.personas.models import Persona
 from purpose_agent.settings import ProviderSettings, Settings
 from tests.conftest import LogCapture, api_client
 from tests.knowledge.test_ingestion import manual_pdf, stored_document
-from tests.llm.fake_anthropic import AnthropicWire
-from tests.llm.fake_openai import OpenAIWire
-from tests.llm.fake_upstream import FakeUpstream, Fault, RecordedRequest
-
-
-@pytest.fixture(scope="module")
-def openai_fake() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(OpenAIWire()).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def anthropic_fake() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(AnthropicWire()).start()
-    yield fake
-    fake.stop()
+from tests.llm.fake_upstream import FakeUpstream, RecordedRequest
+from tests.llm.fakes import reset
 
 
 @pytest.fixture(autouse=True)
 def reset_fakes(openai_fake: FakeUpstream, anthropic_fake: FakeUpstream) -> None:
+    reset(openai_fake, anthropic_fake)
     for fake in (openai_fake, anthropic_fake):
-        fake.requests.clear()
-        fake.set_fault(Fault())
         fake.reply.chunks = ["The heating element", " is covered for five years [1]."]
-        fake.reply.first_chunk_delay = 0.0
 
 
 def fake_provider(base_url: str, model: str) -> ProviderSettings:

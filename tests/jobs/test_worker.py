@@ -102,8 +102,8 @@ async def live_client(
         async with engine.begin() as connection:
             await connection.execute(
                 text(
-                    "TRUNCATE documents, categories, embedding_index, api_keys, procrastinate_jobs, "
-                    "procrastinate_workers, procrastinate_periodic_defers CASCADE"
+                    "TRUNCATE documents, categories, embedding_index, api_keys, audit_log, "
+                    "procrastinate_jobs, procrastinate_workers, procrastinate_periodic_defers CASCADE"
                 )
             )
             # Built for the embedder these tests recorded; other tests record their own.

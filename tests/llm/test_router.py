@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -34,9 +34,8 @@ from purpose_agent.llm.router import (
     Token,
 )
 from purpose_agent.llm.types import ChatRequest, Message, Passage
-from tests.llm.fake_anthropic import AnthropicWire
-from tests.llm.fake_openai import OpenAIWire
 from tests.llm.fake_upstream import FakeUpstream, Fault
+from tests.llm.fakes import reset
 from tests.ports import refused_url
 
 REQUEST = ChatRequest(
@@ -55,26 +54,9 @@ PASSAGES = (
 )
 
 
-@pytest.fixture(scope="module")
-def openai_fake() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(OpenAIWire()).start()
-    yield fake
-    fake.stop()
-
-
-@pytest.fixture(scope="module")
-def anthropic_fake() -> Iterator[FakeUpstream]:
-    fake = FakeUpstream(AnthropicWire()).start()
-    yield fake
-    fake.stop()
-
-
 @pytest.fixture(autouse=True)
 def reset_fakes(openai_fake: FakeUpstream, anthropic_fake: FakeUpstream) -> None:
-    for fake in (openai_fake, anthropic_fake):
-        fake.requests.clear()
-        fake.set_fault(Fault())
-        fake.reply.first_chunk_delay = 0.0
+    reset(openai_fake, anthropic_fake)
 
 
 def openai_at(base_url: str, key: str | None = "sk-test-openai-0001", **changes: Any) -> OpenAIProvider:

@@ -1,20 +1,30 @@
-"""The dependencies routes declare: who is calling, and whether that role may do this."""
+"""The dependencies routes declare: who is calling, and whether that role may do this.
+
+A caller presents an API key (X-API-Key, or Authorization: Bearer pa_...) or a JWT (Authorization:
+Bearer). Whatever is wrong with either, the answer is the same 401 "invalid credentials".
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
 
+import structlog
 from fastapi import Depends, Request
 
-from purpose_agent.auth import keys
+from purpose_agent.auth import audit, keys
 from purpose_agent.auth.errors import Forbidden, Unauthenticated
 from purpose_agent.auth.models import Role
 from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.tokens import InvalidToken, TokenService, looks_like_jwt
+from purpose_agent.auth.users import active_user, principal_of_user
 from purpose_agent.db.engine import SessionDep
 
-MISSING = "Credentials are required: send an API key as X-API-Key or Authorization: Bearer."
+log = structlog.get_logger("purpose_agent.auth")
+
+MISSING = "Credentials are required: an API key as X-API-Key, or Authorization: Bearer with a key or token."
 INVALID = "The credentials are invalid."
 
 
@@ -30,11 +40,57 @@ async def current_principal(request: Request, session: SessionDep) -> Principal:
     secret = presented_secret(request)
     if secret is None:
         raise Unauthenticated(MISSING)
-    principal = await keys.authenticate(session, secret, datetime.now(UTC))
+    principal = await principal_of_secret(session, secret, request.app.state.tokens)
     if principal is None:
+        await _note_denied(request, secret)
         raise Unauthenticated(INVALID)
     request.state.principal = principal
     return principal
+
+
+async def _note_denied(request: Request, secret: str) -> None:
+    """An audit entry that outlives the refused request; a failure to write it never hides the 401."""
+    jwt_like = looks_like_jwt(secret)
+    # The visible part of a key identifies it without revealing it; a token is not shown at all.
+    actor = "token" if jwt_like else f"key:{secret[: keys.VISIBLE_CHARS]}"
+    try:
+        await audit.record_detached(
+            request.app.state.sessionmaker,
+            request,
+            action="auth.token_denied" if jwt_like else "auth.key_denied",
+            outcome="denied",
+            actor=actor,
+            details={"path": request.url.path},
+        )
+    except Exception:
+        log.exception("audit_not_written", action="auth.key_denied")
+
+
+async def principal_of_secret(session: SessionDep, secret: str, tokens: TokenService) -> Principal | None:
+    """The principal of an API key or a JWT, None when it is not a live one; for callers without a request."""
+    if looks_like_jwt(secret):
+        return await _token_principal(tokens, session, secret)
+    return await keys.authenticate(session, secret, datetime.now(UTC))
+
+
+async def _token_principal(tokens: TokenService, session: SessionDep, token: str) -> Principal | None:
+    try:
+        claims = await tokens.verify(token)
+    except InvalidToken:
+        return None
+    if claims.subject.startswith("user:"):
+        # Our own users: a user disabled since the token was issued is refused at once.
+        try:
+            user_id = uuid.UUID(claims.subject.removeprefix("user:"))
+        except ValueError:
+            return None
+        user = await active_user(session, user_id)
+        return principal_of_user(user) if user is not None else None
+    # An identity provider's token: its role claim, when it names one of ours.
+    role = Role(claims.role) if claims.role in {r.value for r in Role} else Role.user
+    return Principal(
+        id=f"jwt:{claims.issuer}:{claims.subject}", name=claims.name or claims.subject, role=role
+    )
 
 
 def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
@@ -45,6 +101,7 @@ def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
             raise Forbidden(f"This needs the {role.value} role.")
         return principal
 
+    check.required_role = role  # type: ignore[attr-defined]  # read by the route-walking test
     return check
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from purpose_agent.llm.extractive import origin
 from purpose_agent.llm.types import Message, Passage
 
 RULES = "\n".join(
@@ -41,19 +42,9 @@ class Turn:
     tokens: int
 
 
-def where(passage: Passage) -> str:
-    """The origin of a passage as the prompt and citations show it."""
-    parts = [passage.source]
-    if passage.page is not None:
-        parts.append(f"page {passage.page}")
-    if passage.heading:
-        parts.append(passage.heading)
-    return ", ".join(parts)
-
-
 def context_block(passages: Sequence[Passage]) -> str:
     blocks = [
-        f'<passage number="{p.index}" source="{_attribute(where(p))}">\n{_fenced(p.text)}\n</passage>'
+        f'<passage number="{p.index}" source="{_attribute(origin(p))}">\n{_fenced(p.text)}\n</passage>'
         for p in passages
     ]
     return "\n".join(blocks)

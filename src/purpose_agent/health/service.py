@@ -15,11 +15,14 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from purpose_agent.kit.rate_limit import LimiterState, RateLimiter
 from purpose_agent.llm.router import LLMRouter
 
 
 class CheckStatus(StrEnum):
     ok = "ok"
+    # Serving, on a fallback: visible in the body, not a reason to answer 503.
+    degraded = "degraded"
     failed = "failed"
     skipped = "skipped"
 
@@ -73,14 +76,42 @@ def redis_probe(redis: Redis) -> Probe:
     return probe
 
 
+_LIMITER_STATUS = {
+    LimiterState.shared: CheckStatus.ok,
+    LimiterState.local: CheckStatus.ok,
+    LimiterState.fallback: CheckStatus.degraded,
+    # Every limited request is refused with 503: this process cannot serve.
+    LimiterState.refusing: CheckStatus.failed,
+}
+
+
+async def rate_limiter_check(limiter: RateLimiter, timeout: float) -> CheckResult:
+    """Where the rate limits are kept: Redis (ok), memory by configuration (ok), or a fallback."""
+    started = time.perf_counter()
+    try:
+        health = await asyncio.wait_for(limiter.probe(), timeout)
+    except TimeoutError:
+        health = limiter.health()
+    return CheckResult("rate_limiter", _LIMITER_STATUS[health.state], _elapsed_ms(started), health.detail)
+
+
 class ReadinessService:
     """The dependencies this process needs, checked side by side."""
 
-    def __init__(self, engine: AsyncEngine, redis: Redis | None, timeout: float, router: LLMRouter) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        redis: Redis | None,
+        timeout: float,
+        router: LLMRouter,
+        *,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
         self.engine = engine
         self.redis = redis
         self.timeout = timeout
         self.router = router
+        self.rate_limiter = rate_limiter
 
     async def providers(self) -> dict[str, dict[str, str | bool]]:
         """The LLM providers as configured, with their breakers; read from state, never by calling one."""
@@ -91,6 +122,8 @@ class ReadinessService:
         checks = [run_check("database", database_probe(self.engine), self.timeout)]
         if self.redis is not None:
             checks.append(run_check("redis", redis_probe(self.redis), self.timeout))
+        if self.rate_limiter is not None:
+            checks.append(rate_limiter_check(self.rate_limiter, self.timeout))
         results = list(await asyncio.gather(*checks))
         if self.redis is None:
             results.append(CheckResult("redis", CheckStatus.skipped, detail="REDIS_URL is not set"))

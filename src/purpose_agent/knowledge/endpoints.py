@@ -8,6 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
 
+from purpose_agent.auth import audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.pagination import Page, PageDep
@@ -50,9 +51,12 @@ async def list_categories(session: SessionDep, _: AdminPrincipal) -> list[Catego
 
 
 @router.post("/categories", status_code=201, responses=problem_responses(CategoryExists))
-async def create_category(data: CategoryCreate, session: SessionDep, _: AdminPrincipal) -> CategoryRead:
+async def create_category(
+    data: CategoryCreate, request: Request, session: SessionDep, _: AdminPrincipal
+) -> CategoryRead:
     """A new, empty category."""
     category = await service.create_category(session, data.name, data.description)
+    await audit.record(session, request, action="category.create", target=category.name)
     return CategoryRead(
         name=category.name, description=category.description, documents=0, created_at=category.created_at
     )
@@ -61,9 +65,12 @@ async def create_category(data: CategoryCreate, session: SessionDep, _: AdminPri
 @router.delete(
     "/categories/{name}", status_code=204, responses=problem_responses(CategoryNotFound, CategoryNotEmpty)
 )
-async def delete_category(name: CategoryPath, session: SessionDep, _: AdminPrincipal) -> Response:
+async def delete_category(
+    name: CategoryPath, request: Request, session: SessionDep, _: AdminPrincipal
+) -> Response:
     """Delete a category that holds no documents."""
     await service.delete_category(session, name)
+    await audit.record(session, request, action="category.delete", target=name)
     return Response(status_code=204)
 
 
@@ -117,6 +124,13 @@ async def upload_document(
         data=data,
         max_bytes=max_bytes,
     )
+    await audit.record(
+        session,
+        request,
+        action="document.upload",
+        target=str(added.document.id),
+        details={"outcome": added.outcome, "category": category, "source_name": added.document.source_name},
+    )
     if added.outcome is registration.Outcome.unchanged:
         response.status_code = 200
     return DocumentAccepted.of(added)
@@ -126,11 +140,12 @@ async def upload_document(
     "/documents/{document_id}/reingest", status_code=202, responses=problem_responses(DocumentNotFound)
 )
 async def reingest_document(
-    document_id: uuid.UUID, session: SessionDep, _: AdminPrincipal
+    document_id: uuid.UUID, request: Request, session: SessionDep, _: AdminPrincipal
 ) -> DocumentAccepted:
     """Queue the document's ingestion again from its stored bytes (after a failure, or a new chunking)."""
     document = await service.get_document(session, document_id)
     job_id = await registration.queue_ingestion(session, document)
+    await audit.record(session, request, action="document.reingest", target=str(document_id))
     return DocumentAccepted.of(registration.Registration(document, job_id, registration.Outcome.replaced))
 
 
@@ -141,9 +156,12 @@ async def get_document(document_id: uuid.UUID, session: SessionDep, _: AdminPrin
 
 
 @router.delete("/documents/{document_id}", status_code=204, responses=problem_responses(DocumentNotFound))
-async def delete_document(document_id: uuid.UUID, session: SessionDep, _: AdminPrincipal) -> Response:
+async def delete_document(
+    document_id: uuid.UUID, request: Request, session: SessionDep, _: AdminPrincipal
+) -> Response:
     """Delete a document with its stored bytes and chunks."""
     await service.delete_document(session, document_id)
+    await audit.record(session, request, action="document.delete", target=str(document_id))
     return Response(status_code=204)
 
 

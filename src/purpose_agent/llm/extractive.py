@@ -17,7 +17,8 @@ INTRODUCTION = (
 MAX_QUOTE_CHARS = 600
 
 
-def _where(passage: Passage) -> str:
+def origin(passage: Passage) -> str:
+    """Where a passage comes from, as citations show it: "source, page N, heading"."""
     parts = [passage.source]
     if passage.page is not None:
         parts.append(f"page {passage.page}")
@@ -35,5 +36,5 @@ def extractive_answer(passages: Sequence[Passage], limit: int = 3) -> str:
     """The best `limit` passages by score, each quoted with its citation number and origin."""
     best = sorted(passages, key=lambda passage: passage.score, reverse=True)[:limit]
     lines = [INTRODUCTION, ""]
-    lines += [f'[{passage.index}] "{_quote(passage.text)}" ({_where(passage)})' for passage in best]
+    lines += [f'[{passage.index}] "{_quote(passage.text)}" ({origin(passage)})' for passage in best]
     return "\n".join(lines)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
+from purpose_agent.auth import audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.problems import problem_responses
@@ -36,20 +37,23 @@ async def get_persona(persona_id: str, session: SessionDep, _: AdminPrincipal) -
 
 @router.post("/api/personas", status_code=201, responses=problem_responses(PersonaExists))
 async def create_persona(
-    data: PersonaCreate, response: Response, session: SessionDep, _: AdminPrincipal
+    data: PersonaCreate, request: Request, response: Response, session: SessionDep, _: AdminPrincipal
 ) -> PersonaRead:
     """A new persona; its knowledge category need not exist yet."""
     persona = await commands.create_persona(session, data)
+    await audit.record(session, request, action="persona.create", target=persona.id)
     response.headers["Location"] = f"/api/personas/{persona.id}"
     return persona
 
 
 @router.put("/api/personas/{persona_id}", responses=problem_responses(PersonaNotFound))
 async def update_persona(
-    persona_id: str, data: PersonaUpdate, session: SessionDep, _: AdminPrincipal
+    persona_id: str, data: PersonaUpdate, request: Request, session: SessionDep, _: AdminPrincipal
 ) -> PersonaRead:
     """Replace every field of the persona but its id (a field left out takes its default)."""
-    return await commands.update_persona(session, persona_id, data)
+    persona = await commands.update_persona(session, persona_id, data)
+    await audit.record(session, request, action="persona.update", target=persona.id)
+    return persona
 
 
 @router.delete(
@@ -59,10 +63,12 @@ async def update_persona(
 )
 async def delete_persona(
     persona_id: str,
+    request: Request,
     session: SessionDep,
     _: AdminPrincipal,
     force: Annotated[bool, Query(description="Also end the persona's live sessions.")] = False,
 ) -> Response:
     """Delete the persona and its sessions; refused (409) while a session is live, unless `force=true`."""
     await commands.delete_persona(session, persona_id, force=force)
+    await audit.record(session, request, action="persona.delete", target=persona_id, details={"force": force})
     return Response(status_code=204)

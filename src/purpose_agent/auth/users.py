@@ -1,0 +1,89 @@
+"""Users: created by admins, signing in with a password for short-lived tokens."""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from purpose_agent.auth.errors import PasswordRejected, UserExists, UserNotFound
+from purpose_agent.auth.models import Role, User
+from purpose_agent.auth.passwords import WeakPassword, check_strength, hash_password, verify_password
+from purpose_agent.auth.principal import Principal
+
+USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
+
+
+def normalise_username(username: str) -> str:
+    return unicodedata.normalize("NFC", username).strip().lower()
+
+
+def principal_of_user(user: User) -> Principal:
+    return Principal(id=f"user:{user.id}", name=user.username, role=Role(user.role))
+
+
+async def create_user(session: AsyncSession, *, username: str, password: str, role: Role) -> User:
+    """A new user; 409 when the name is taken, 422 for a weak password. Flushed, not committed."""
+    username = normalise_username(username)
+    try:
+        check_strength(password, username)
+    except WeakPassword as exc:
+        raise PasswordRejected(str(exc)) from None
+    if await session.scalar(select(User.id).where(User.username == username)) is not None:
+        raise UserExists(f"A user named '{username}' already exists.")
+    user = User(
+        id=uuid.uuid4(), username=username, password_hash=await hash_password(password), role=role.value
+    )
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def sign_in(session: AsyncSession, username: str, password: str, now: datetime) -> User | None:
+    """The user whose password this is, unless disabled; None otherwise (the same time either way)."""
+    user = await session.scalar(select(User).where(User.username == normalise_username(username)))
+    matches = await verify_password(user.password_hash if user else None, password)
+    if user is None or not matches or user.disabled:
+        return None
+    user.last_login_at = now
+    await session.flush()
+    return user
+
+
+async def active_user(session: AsyncSession, user_id: uuid.UUID) -> User | None:
+    user = await session.get(User, user_id)
+    return user if user is not None and not user.disabled else None
+
+
+async def list_users(session: AsyncSession, limit: int, offset: int) -> tuple[list[User], int]:
+    total = await session.scalar(select(func.count()).select_from(User))
+    users = await session.scalars(select(User).order_by(User.username).limit(limit).offset(offset))
+    return list(users), int(total or 0)
+
+
+async def update_user(
+    session: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    role: Role | None = None,
+    disabled: bool | None = None,
+    password: str | None = None,
+) -> User:
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise UserNotFound(f"There is no user with id {user_id}.")
+    if password is not None:
+        try:
+            check_strength(password, user.username)
+        except WeakPassword as exc:
+            raise PasswordRejected(str(exc)) from None
+        user.password_hash = await hash_password(password)
+    if role is not None:
+        user.role = role.value
+    if disabled is not None:
+        user.disabled = disabled
+    await session.flush()
+    return user

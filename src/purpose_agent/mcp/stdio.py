@@ -1,0 +1,103 @@
+"""MCP over stdio (`purpose-agent mcp`): the same tools for a desktop client, as one credential.
+
+The client starts this process and speaks JSON-RPC on its stdin and stdout (logs go to stderr).
+The credential comes from MCP_API_KEY: checked once at start, so a bad one stops the process with
+a clear error, and again at every call, so a revoked key stops working at once; a refusal goes
+to the audit log as one over HTTP does. Calls count against that credential's rate limits as MCP
+calls over HTTP do (the same buckets, shared through Redis); there is no client address on
+stdio, so the per-address limit does not apply.
+"""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import FastAPI
+from mcp.server.mcpserver import Context
+from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.datastructures import State
+
+from purpose_agent.auth import audit, keys
+from purpose_agent.auth.dependencies import principal_of_secret
+from purpose_agent.auth.errors import Unauthenticated
+from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.tokens import TokenService, looks_like_jwt
+from purpose_agent.kit.problems import ProblemError
+from purpose_agent.kit.rate_limit import RateLimiter
+from purpose_agent.kit.rate_limit_middleware import MCP_PATH, RateLimitPolicy, checks_for, refusal_detail
+from purpose_agent.kit.request_context import new_request_id
+from purpose_agent.mcp.errors import RateLimited
+from purpose_agent.mcp.tools import build_server
+
+log = structlog.get_logger("purpose_agent.mcp")
+
+REFUSED = "MCP_API_KEY is refused: it is not a live API key or token (unknown, revoked or expired)."
+
+
+class CredentialCaller:
+    """Every call is made by the one credential this process was started with."""
+
+    def __init__(self, secret: str, state: State, policy: RateLimitPolicy) -> None:
+        self.secret = secret
+        self.state = state
+        self.policy = policy
+
+    async def principal(self, ctx: Context, session: AsyncSession) -> Principal:
+        await self._count()
+        return await self.authenticate(session)
+
+    def request_id(self, ctx: Context) -> str:
+        return new_request_id()
+
+    async def authenticate(self, session: AsyncSession) -> Principal:
+        tokens: TokenService = self.state.tokens
+        principal = await principal_of_secret(session, self.secret, tokens)
+        if principal is None:
+            await self._note_denied()
+            raise Unauthenticated(REFUSED)
+        return principal
+
+    async def _note_denied(self) -> None:
+        # As a refused credential over HTTP is noted (auth.dependencies), in an entry that stays.
+        jwt_like = looks_like_jwt(self.secret)
+        try:
+            await audit.record_detached(
+                self.state.sessionmaker,
+                audit.AuditContext(actor=audit.ANONYMOUS, request_id=new_request_id()),
+                action="auth.token_denied" if jwt_like else "auth.key_denied",
+                outcome="denied",
+                actor="token" if jwt_like else f"key:{self.secret[: keys.VISIBLE_CHARS]}",
+                details={"transport": "mcp-stdio"},
+            )
+        except Exception:
+            log.exception("audit_not_written", action="auth.key_denied")
+
+    async def _count(self) -> None:
+        # The checks the middleware makes for POST /api/mcp with this credential, but the address's.
+        limiter: RateLimiter = self.state.rate_limiter
+        scope = {"type": "http", "path": MCP_PATH, "headers": [(b"x-api-key", self.secret.encode())]}
+        for check in checks_for(self.policy, scope, None):
+            if check.key_parts[0] == "ip":
+                continue
+            decision = await limiter.hit(check.item, *check.key_parts)
+            if not decision.allowed:
+                raise RateLimited(refusal_detail(check, decision))
+
+
+async def serve_stdio(app: FastAPI, secret: str, policy: RateLimitPolicy) -> None:
+    """Run the app's lifespan, check the credential (a problem when it is refused), then serve stdio."""
+    refused: ProblemError | None = None
+    async with app.router.lifespan_context(app):
+        state = app.state
+        caller = CredentialCaller(secret, state, policy)
+        try:
+            async with state.sessionmaker() as session:
+                principal = await caller.authenticate(session)
+                await session.commit()
+        except ProblemError as exc:
+            # Raised once the lifespan is closed, or its task group would wrap it in a group.
+            refused = exc
+        else:
+            log.info("mcp_stdio_ready", principal=principal.id, role=principal.role.value)
+            await build_server(state, caller).run_stdio_async()
+    if refused is not None:
+        raise refused
