@@ -1,8 +1,10 @@
 """The only module that reads the environment: every setting, typed and validated once at start.
 
 Values come from the process environment first, then from a `.env` file in the working directory.
-`.env.example` documents each one. Nothing below `app.py` and `cli.py` imports this module's
-`Settings`: they receive the values they need as arguments.
+The secret ones (`SECRET_NAMES`) may come from the secrets provider chosen with SECRETS_PROVIDER,
+between the two: below the environment, above `.env`. `.env.example` documents each one. Nothing
+below `app.py` and `cli.py` imports this module's `Settings`: they receive the values they need as
+arguments.
 """
 
 from __future__ import annotations
@@ -13,12 +15,27 @@ from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from pydantic import Field, PrivateAttr, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from purpose_agent.kit.client_address import ProxyHeader, parse_networks
 from purpose_agent.kit.rate_limit import FailureMode, parse_limits
 from purpose_agent.knowledge.embeddings.factory import KINDS as EMBEDDER_KINDS
+from purpose_agent.secrets import (
+    SECRET_CACHE_KEY,
+    SecretCache,
+    SecretsConfig,
+    SecretsError,
+    with_secrets_source,
+)
 
 
 class AppEnv(StrEnum):
@@ -57,6 +74,12 @@ DEFAULT_PRICES = {
     "anthropic/claude-sonnet-4-5": (3.00, 15.00),
 }
 
+# The settings that are secrets: with SECRETS_PROVIDER set, read from it unless the environment sets
+# them (an operator's override), and in preference to .env and the defaults.
+SECRET_FIELDS = ("jwt_secret", "jwt_private_key", "database_url", "redis_url", "embedder_api_key")
+PROVIDER_API_KEYS = tuple(f"{name.upper()}_API_KEY" for name in KNOWN_PROVIDERS if name != "local")
+SECRET_NAMES = (*(field.upper() for field in SECRET_FIELDS), *PROVIDER_API_KEYS)
+
 
 class ProviderSettings(BaseSettings):
     """One LLM provider, read from variables with its prefix: OPENAI_API_KEY, OPENAI_MODEL, ..."""
@@ -77,8 +100,30 @@ class ProviderSettings(BaseSettings):
     def _blank_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # OPENAI_API_KEY and its like, through the cache `Settings` passes in (SECRET_CACHE_KEY).
+        return with_secrets_source(
+            settings_cls,
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+            fields=["api_key"],
+            secret_names=SECRET_NAMES,
+        )
 
-class Settings(BaseSettings):
+
+class Settings(SecretsConfig, BaseSettings):
+    """Every setting; the SECRETS_*, VAULT_*, AWS_* and AZURE_* ones are `SecretsConfig`'s, read first."""
+
     model_config = SettingsConfigDict(
         env_file=".env",
         env_file_encoding="utf-8",
@@ -121,6 +166,8 @@ class Settings(BaseSettings):
     proxy_client_header: ProxyHeader = ProxyHeader.x_forwarded_for
 
     _providers: dict[str, ProviderSettings] | None = PrivateAttr(default=None)
+    # The cache the secret settings came through (None with SECRETS_PROVIDER=env).
+    _secret_cache: SecretCache | None = PrivateAttr(default=None)
 
     llm_chain: str = ",".join(KNOWN_PROVIDERS)
     llm_deadline_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
@@ -201,6 +248,43 @@ class Settings(BaseSettings):
 
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     readiness_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 2.0
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Init values, the environment, the secrets provider, `.env`, then the defaults."""
+        return with_secrets_source(
+            settings_cls,
+            init_settings,
+            env_settings,
+            dotenv_settings,
+            file_secret_settings,
+            fields=SECRET_FIELDS,
+            secret_names=SECRET_NAMES,
+        )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_secret_cache(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        # The source hands its cache over with the values; the provider settings reuse it.
+        cache = data.get(SECRET_CACHE_KEY) if isinstance(data, dict) else None
+        if isinstance(data, dict):
+            data = {key: value for key, value in data.items() if key != SECRET_CACHE_KEY}
+        settings = handler(data)
+        if cache is not None:
+            settings._secret_cache = cache
+        return settings
+
+    @property
+    def secret_cache(self) -> SecretCache | None:
+        """The TTL cache of the secrets provider, for a component that re-reads a rotated secret."""
+        return self._secret_cache
 
     @field_validator("log_level", mode="before")
     @classmethod
@@ -337,7 +421,9 @@ class Settings(BaseSettings):
                 provider = self.llm_providers[name].model_copy()
             else:
                 try:
-                    provider = ProviderSettings(_env_prefix=prefix)
+                    # The cache the secret settings came through: one fetch serves the API keys too.
+                    cache: dict[str, Any] = {SECRET_CACHE_KEY: self._secret_cache}
+                    provider = ProviderSettings(_env_prefix=prefix, **cache)
                 except ValidationError as exc:
                     raise SettingsError(describe_settings_error(exc, prefix=prefix)) from None
             if not provider.model:
@@ -394,9 +480,12 @@ def load_settings() -> Settings:
     """Read and validate the settings, turning a validation failure into one clear line."""
     try:
         settings = Settings()
+        settings.provider_settings()  # validated now, so a bad provider setting stops the start
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from None
-    settings.provider_settings()  # validated now, so a bad provider setting stops the start
+    except SecretsError as exc:
+        # Already one line naming the provider and what is wrong, never a value.
+        raise SettingsError(str(exc)) from None
     if settings.app_env is AppEnv.production and (problems := settings.production_problems()):
         raise SettingsError("refusing to start in production: " + "; ".join(problems))
     return settings
