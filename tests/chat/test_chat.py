@@ -235,3 +235,13 @@ async def test_bad_questions_and_unknown_agents_are_problems(
     assert (
         await anonymous_client.post("/api/chat", json={"agent_id": "kettle-helper", "question": "hi"})
     ).status_code == 401
+
+
+async def test_a_question_reaches_the_provider_cleaned(
+    user_client: AsyncClient, kettle: Persona, openai_fake: FakeUpstream
+) -> None:
+    decomposed = "Cafe\u0301 \x00\x1b[31m" + WARRANTY
+    response = await user_client.post("/api/chat", json={"agent_id": "kettle-helper", "question": decomposed})
+    assert response.status_code == 200
+    sent = openai_fake.requests[0].body["messages"][-1]["content"]
+    assert sent == "Caf\u00e9 [31m" + WARRANTY

@@ -9,9 +9,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from purpose_agent.auth.models import Role
+from purpose_agent.kit.text import OneLine
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = Annotated[OneLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Username = Annotated[OneLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 

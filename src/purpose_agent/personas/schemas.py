@@ -2,38 +2,15 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
+from purpose_agent.kit.text import clean_line, clean_multiline
 from purpose_agent.knowledge.models import CATEGORY_PATTERN
 from purpose_agent.personas.models import PERSONA_ID_PATTERN
 from purpose_agent.settings import KNOWN_PROVIDERS
-
-# Whitespace controls that separate words: kept as such in instructions, a space in one-line fields.
-_LINE_BREAKS = "\r\n\t\v\f\x1c\x1d\x1e\x85\u2028\u2029"
-
-
-def clean_line(value: Any) -> Any:
-    """One-line text: NFC, line breaks and tabs as spaces, other control characters removed, stripped."""
-    if not isinstance(value, str):
-        return value
-    spaced = "".join(" " if char in _LINE_BREAKS else char for char in value)
-    return _normalise(spaced)
-
-
-def clean_multiline(value: Any) -> Any:
-    """Text of lines: NFC, newlines (\\r\\n and \\r become \\n) and tabs kept, other controls removed."""
-    if not isinstance(value, str):
-        return value
-    return _normalise(value.replace("\r\n", "\n").replace("\r", "\n"), keep="\n\t")
-
-
-def _normalise(value: str, keep: str = "") -> str:
-    kept = "".join(char for char in value if char in keep or unicodedata.category(char) != "Cc")
-    return unicodedata.normalize("NFC", kept).strip()
 
 
 def _known_provider(name: str) -> str:
