@@ -9,10 +9,10 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from purpose_agent.auth.models import Role
-from purpose_agent.kit.text import OneLine
+from purpose_agent.kit.text import ONE_LINE
 
-Name = Annotated[OneLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-Username = Annotated[OneLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), ONE_LINE]
+Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), ONE_LINE]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 

@@ -8,11 +8,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from purpose_agent.kit.text import MultiLine
+from purpose_agent.kit.text import MULTI_LINE
 from purpose_agent.personas.models import PERSONA_ID_PATTERN
 
 AgentId = Annotated[str, StringConstraints(pattern=PERSONA_ID_PATTERN)]
-Question = Annotated[MultiLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000)]
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000), MULTI_LINE]
 
 
 class ChatAsk(BaseModel):

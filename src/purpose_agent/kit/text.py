@@ -7,7 +7,7 @@ is stored, and no invisible control character reaches a prompt, a log line or a 
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated, Any
+from typing import Any
 
 from pydantic import BeforeValidator
 
@@ -35,5 +35,7 @@ def _normalise(value: str, keep: str = "") -> str:
     return unicodedata.normalize("NFC", kept).strip()
 
 
-OneLine = Annotated[str, BeforeValidator(clean_line)]
-MultiLine = Annotated[str, BeforeValidator(clean_multiline)]
+# Placed after a type's constraints (Annotated[str, StringConstraints(...), MULTI_LINE]): the cleaning
+# still runs first, and pydantic keeps its usual string messages ("at least 1 character").
+ONE_LINE = BeforeValidator(clean_line)
+MULTI_LINE = BeforeValidator(clean_multiline)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from purpose_agent.kit.text import MultiLine, OneLine
+from purpose_agent.kit.text import MULTI_LINE, ONE_LINE
 from purpose_agent.knowledge.models import CATEGORY_PATTERN, DocumentStatus
 from purpose_agent.knowledge.registration import Outcome, Registration
 from purpose_agent.knowledge.search import SearchMode
@@ -17,7 +17,7 @@ CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 
 
 class SearchRequest(BaseModel):
-    query: Annotated[OneLine, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), ONE_LINE]
     category: CategoryName | None = None
     top_k: Annotated[int, Field(ge=1, le=50)] = 5
     min_score: Annotated[float, Field(ge=-1, le=1)] | None = None
@@ -44,7 +44,7 @@ class SearchResponse(BaseModel):
 
 class CategoryCreate(BaseModel):
     name: CategoryName
-    description: Annotated[MultiLine, StringConstraints(strip_whitespace=True, max_length=2000)] = ""
+    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), MULTI_LINE] = ""
 
 
 class CategoryRead(BaseModel):
