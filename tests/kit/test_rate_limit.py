@@ -254,7 +254,11 @@ def test_a_bad_rate_limit_setting_stops_the_start_naming_it(
 async def _admitted_by_processes(limit: str, hits_per_process: list[int]) -> int:
     # One limiter per simulated process: each its own connection pool, all on one Redis.
     prefix = f"test:{uuid.uuid4().hex}"
-    limiters = [RateLimiter(redis_url=REDIS_URL, key_prefix=prefix) for _ in hits_per_process]
+    # A generous timeout: under a loaded 2-core test run, the 0.5 s default can expire, and a limiter
+    # that falls back to memory is not what this property is about.
+    limiters = [
+        RateLimiter(redis_url=REDIS_URL, key_prefix=prefix, redis_timeout=10.0) for _ in hits_per_process
+    ]
     try:
         hits = [
             limiter.hit(limit, "shared", "key")
