@@ -35,6 +35,7 @@ from purpose_agent.db.embedded import EmbeddedPostgres  # noqa: E402
 from purpose_agent.db.engine import create_engine, create_sessionmaker  # noqa: E402
 from purpose_agent.db.migrate import upgrade  # noqa: E402
 from purpose_agent.jobs.queue import INGESTION_QUEUE, job_app, run_worker  # noqa: E402
+from purpose_agent.kit.executor import BoundedExecutor  # noqa: E402
 from purpose_agent.knowledge.chunking import ChunkingPolicy  # noqa: E402
 from purpose_agent.knowledge.embeddings.local import LocalEmbedder  # noqa: E402
 from purpose_agent.knowledge.models import Category, Chunk, Document  # noqa: E402
@@ -87,7 +88,15 @@ async def pipeline(
             await register_document(session, category=category, name=name, data=data, max_bytes=20 << 20)
     app = job_app(
         database_url,
-        [ingestion_blueprint(sessionmaker, embedder, ChunkingPolicy(), IngestionJobPolicy())],
+        [
+            ingestion_blueprint(
+                sessionmaker,
+                embedder,
+                ChunkingPolicy(),
+                IngestionJobPolicy(),
+                BoundedExecutor("parse", workers=2, max_queued=2),
+            )
+        ],
     )
     started = time.perf_counter()
     await run_worker(

@@ -14,12 +14,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from purpose_agent import __version__
 from purpose_agent.auth.audit_endpoints import router as audit_router
+from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.endpoints import router as auth_router
+from purpose_agent.auth.key_use import KeyUseRecorder
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
 from purpose_agent.chat.service import ChatDeps
-from purpose_agent.composition import build_router, embedder_from, login_throttle, token_service
+from purpose_agent.composition import (
+    build_router,
+    change_handlers,
+    embedder_from,
+    login_throttle,
+    token_service,
+)
 from purpose_agent.db.engine import create_engine, create_sessionmaker
+from purpose_agent.db.errors import install_database_problem_handlers
+from purpose_agent.db.notifications import ChangeListener
 from purpose_agent.health.endpoints import router as health_router
 from purpose_agent.health.service import ReadinessService
 from purpose_agent.jobs.endpoints import router as jobs_router
@@ -28,6 +38,7 @@ from purpose_agent.kit.client_address import ClientAddressResolver, parse_networ
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
+from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.kit.rate_limit import RateLimiter, parse_limits
 from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware, RateLimitPolicy, RouteClass
 from purpose_agent.kit.request_context import RequestContextMiddleware
@@ -37,6 +48,7 @@ from purpose_agent.mcp.endpoints import RequestCaller
 from purpose_agent.mcp.endpoints import router as mcp_router
 from purpose_agent.mcp.tools import build_server, http_session_manager, transport_security
 from purpose_agent.personas.endpoints import router as personas_router
+from purpose_agent.personas.profile import ProfileCache
 from purpose_agent.settings import AppEnv, Settings
 
 log = structlog.get_logger("purpose_agent.app")
@@ -44,6 +56,7 @@ log = structlog.get_logger("purpose_agent.app")
 TITLE = "Purpose-Agent"
 UPLOAD_PATH = "/api/knowledge/documents"
 MULTIPART_ALLOWANCE = 64 * 1024
+INSPECTIONS_QUEUED = 16
 
 
 def rate_limiter_from(settings: Settings) -> RateLimiter:
@@ -84,6 +97,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
             settings.sqlalchemy_url(),
             pool_size=settings.database_pool_size,
             connect_timeout=settings.database_connect_timeout_seconds,
+            pool_timeout=settings.database_pool_timeout_seconds,
         )
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         if redis is None:
@@ -94,14 +108,28 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         router, recorder = build_router(settings, redis, app.state.sessionmaker)
         app.state.embedder = embedder_from(settings)
         app.state.upload_max_bytes = settings.upload_max_bytes
+        # Type detection and digests of uploads: off the event loop, a few at a time.
+        app.state.inspection = BoundedExecutor("inspect", workers=1, max_queued=INSPECTIONS_QUEUED)
         app.state.clock = system_clock
         app.state.tokens = token_service(settings)
+        key_uses = KeyUseRecorder(app.state.sessionmaker)
+        key_uses.start()
+        app.state.authenticator = Authenticator(app.state.tokens, key_uses, settings.auth_cache_seconds)
         app.state.login_throttle = login_throttle(settings, redis)
+        app.state.profiles = ProfileCache(settings.persona_cache_seconds)
+        changes = ChangeListener(
+            settings.sqlalchemy_url(),
+            *change_handlers(app.state.authenticator, app.state.profiles),
+            connect_timeout=settings.database_connect_timeout_seconds,
+        )
+        changes.start()
+        app.state.changes = changes
         app.state.chat = ChatDeps(
             router=router,
             embedder=app.state.embedder,
             session_lifetime=timedelta(hours=settings.session_ttl_hours),
             history_budget=settings.history_token_budget,
+            profiles=app.state.profiles,
         )
         app.state.llm_router = router
         app.state.rate_limiter = rate_limiter
@@ -121,7 +149,10 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
             async with app.state.mcp_sessions.run():
                 yield
         finally:
+            await changes.aclose()
+            app.state.inspection.shutdown()
             await recorder.drain()
+            await key_uses.aclose()
             await router.aclose()
             await app.state.embedder.aclose()
             await rate_limiter.aclose()
@@ -140,6 +171,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         openapi_url="/openapi.json",
     )
     install_problem_handlers(app)
+    install_database_problem_handlers(app)
     install_offline_docs(app, title=TITLE)
     app.include_router(health_router)
     app.include_router(knowledge_router)

@@ -4,6 +4,8 @@ that reads `Settings`): the LLM providers, their breakers and the router, the em
 from __future__ import annotations
 
 import secrets
+import uuid
+from collections.abc import Callable
 
 import procrastinate
 import structlog
@@ -11,12 +13,14 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.audit_tasks import audit_retention_blueprint
+from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenPolicy, TokenService
 from purpose_agent.chat.tasks import session_cleanup_blueprint
 from purpose_agent.jobs.maintenance import maintenance_blueprint
 from purpose_agent.jobs.queue import job_app
 from purpose_agent.kit.clock import system_clock
+from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
@@ -28,6 +32,7 @@ from purpose_agent.llm.providers.base import Provider, ProviderConfig
 from purpose_agent.llm.recorder import DatabaseRecorder
 from purpose_agent.llm.registry import build_provider
 from purpose_agent.llm.router import LLMRouter, RouterPolicy
+from purpose_agent.personas.profile import ProfileCache
 from purpose_agent.settings import JwtAlgorithm, Settings
 
 log = structlog.get_logger("purpose_agent.llm")
@@ -38,6 +43,8 @@ def provider_configs(settings: Settings) -> list[ProviderConfig]:
     configs = []
     for name, provider in settings.provider_settings().items():
         options = {"model_path": provider.model_path} if provider.model_path else {}
+        if name == "local":
+            options["max_queued"] = str(provider.max_queued)
         configs.append(
             ProviderConfig(
                 name=name,
@@ -129,6 +136,11 @@ def worker_app(
                 timeout_seconds=settings.ingest_timeout_seconds,
                 retry_backoff_seconds=settings.ingest_retry_backoff_seconds,
             ),
+            # As many parses at once as jobs; a job past them (a parse that outlived its timeout
+            # still holds its thread) fails its attempt and is retried.
+            BoundedExecutor(
+                "parse", workers=settings.worker_concurrency, max_queued=settings.worker_concurrency
+            ),
         )
     ]
     if maintenance:
@@ -182,3 +194,29 @@ def _development_secret(settings: Settings) -> str:
 
 def login_throttle(settings: Settings, redis: Redis | None) -> LoginThrottle:
     return LoginThrottle(redis, settings.login_failures_per_username, settings.login_failures_per_address)
+
+
+def change_handlers(
+    authenticator: Authenticator, profiles: ProfileCache
+) -> tuple[Callable[[str], None], Callable[[], None]]:
+    """What a change announced by another process drops: a key, a user or a persona; and all on a gap."""
+
+    def on_change(subject: str) -> None:
+        kind, _, identifier = subject.partition(":")
+        if kind == "persona":
+            profiles.forget(identifier)
+            return
+        try:
+            entity = uuid.UUID(identifier)
+        except ValueError:
+            return
+        if kind == "key":
+            authenticator.forget_key(entity)
+        elif kind == "user":
+            authenticator.forget_user(entity)
+
+    def on_gap() -> None:
+        authenticator.clear()
+        profiles.clear()
+
+    return on_change, on_gap

@@ -94,6 +94,9 @@ class ProviderSettings(BaseSettings):
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     # The built-in local provider only: a GGUF file instead of the bundled SmolLM2.
     model_path: str | None = None
+    # The built-in local provider only: generations that may wait for the one running (one at a
+    # time); a request past them is refused at once (the router moves on, or a 503 problem).
+    max_queued: Annotated[int, Field(ge=0, le=1000)] = 4
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -133,6 +136,9 @@ class Settings(SecretsConfig, BaseSettings):
 
     host: str = "127.0.0.1"
     port: Port = 8000
+    # API processes serving the port (uvicorn workers): about one per core; each holds its own pool,
+    # embedder and caches.
+    api_workers: Annotated[int, Field(ge=1, le=64)] = 1
     app_env: AppEnv = AppEnv.development
     service_name: str = "purpose-agent"
     log_level: LogLevel = LogLevel.info
@@ -141,6 +147,8 @@ class Settings(SecretsConfig, BaseSettings):
     # Empty means: use the embedded PostgreSQL started from `data_dir`.
     database_url: str = ""
     database_pool_size: Annotated[int, Field(ge=1, le=200)] = 10
+    # How long a request waits for a pooled connection before a 503 problem (with Retry-After).
+    database_pool_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     database_connect_timeout_seconds: Annotated[float, Field(gt=0, le=60)] = 5.0
     embedded_db_port: Port = 5433
     embedded_db_name: str = "purpose_agent"
@@ -203,6 +211,11 @@ class Settings(SecretsConfig, BaseSettings):
     knowledge_seed_dir: Path = Path("knowledge")
     # Personas upserted at every start (JSON or YAML); skipped when absent.
     personas_file: Path = Path("config/personas.json")
+
+    # How long a live key's or user's lookup, and a persona, are reused by one process. A key revoked
+    # or a persona changed through this process takes effect at once; through another, within this.
+    auth_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
+    persona_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
 
     # Conversations: a session ends this long after its last message.
     session_ttl_hours: Annotated[float, Field(gt=0, le=24 * 365)] = 24.0

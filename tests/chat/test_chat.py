@@ -25,7 +25,7 @@ WARRANTY = "How long is the heating element covered?"
 
 async def ask(client: AsyncClient, question: str, **fields: object) -> dict[str, object]:
     response = await client.post(
-        "/api/chat", json={"agent_id": "kettle-helper", "question": question, **fields}
+        "/api/chat", json={"agent_id": "kettle-helper", "question": question} | fields
     )
     assert response.status_code == 200, response.text
     body: dict[str, object] = response.json()
@@ -245,3 +245,38 @@ async def test_a_question_reaches_the_provider_cleaned(
     assert response.status_code == 200
     sent = openai_fake.requests[0].body["messages"][-1]["content"]
     assert sent == "Caf\u00e9 [31m" + WARRANTY
+
+
+async def test_a_persona_with_retrieval_off_answers_anything_in_its_style_and_remembers(
+    app: FastAPI, client: AsyncClient, user_client: AsyncClient, openai_fake: FakeUpstream
+) -> None:
+    created = await client.post(
+        "/api/personas",
+        json={"id": "plain-helper", "name": "Plain", "retrieval": False, "instructions": "Be terse."},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["knowledge_category"] is None
+    agents = (await user_client.get("/api/agents")).json()
+    assert {"id": "plain-helper", "knowledge_category": None}.items() <= next(
+        agent for agent in agents if agent["id"] == "plain-helper"
+    ).items()
+
+    off_topic = "Who painted the ceiling of the Sistine Chapel?"
+    first = await ask(user_client, off_topic, agent_id="plain-helper")
+    assert (first["abstained"], first["citations"], first["model_used"]) == (False, [], "openai/gpt-4o")
+    second = await ask(user_client, "And when?", agent_id="plain-helper", session_id=first["session_id"])
+    assert second["session_id"] == first["session_id"]
+    assert sent_messages(openai_fake.requests[-1]) == [
+        {"role": "system", "content": "Be terse."},
+        {"role": "user", "content": off_topic},
+        {"role": "assistant", "content": first["answer"]},
+        {"role": "user", "content": "And when?"},
+    ], "no context rules, no passages: the style, the history and the question"
+
+
+async def test_a_persona_that_retrieves_needs_a_category(client: AsyncClient) -> None:
+    refused = await client.post("/api/personas", json={"id": "no-category", "name": "Nothing"})
+    assert refused.status_code == 422
+    [error] = refused.json()["errors"]
+    assert error["field"] == "body.knowledge_category"
+    assert error["message"] == "Field required unless retrieval is false"

@@ -9,6 +9,8 @@ background thread, records every request it receives, and applies the configured
 - `status`: answer `status` with the vendor's error body and an optional `Retry-After`.
 - `malformed`: answer 200 with a body that is not the vendor's format.
 - `cut`: stream the first `cut_after` chunks, then drop the connection.
+- `gather`: hold each request until `gather` requests are held at once, then answer them all; after
+  `hang_seconds` without that many, answer 500. Requests that run one after another never gather.
 
 A fault applies to the next `times` requests (all requests when `times` is None).
 """
@@ -31,7 +33,7 @@ from starlette.routing import Route
 
 from tests.ports import free_port
 
-FaultKind = Literal["none", "hang", "status", "malformed", "cut"]
+FaultKind = Literal["none", "hang", "status", "malformed", "cut", "gather"]
 
 
 @dataclass
@@ -42,6 +44,7 @@ class Fault:
     cut_after: int = 2
     hang_seconds: float = 30.0
     times: int | None = None
+    gather: int = 2
 
 
 @dataclass
@@ -99,6 +102,13 @@ class FakeUpstream:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._faulted = 0
+        self._held = 0
+        self._gathered: asyncio.Event | None = None
+
+    @property
+    def held(self) -> int:
+        """How many requests a `gather` fault holds right now."""
+        return self._held if self._gathered is not None and not self._gathered.is_set() else 0
 
     @property
     def base_url(self) -> str:
@@ -107,6 +117,8 @@ class FakeUpstream:
     def set_fault(self, fault: Fault) -> None:
         self.fault = fault
         self._faulted = 0
+        self._held = 0
+        self._gathered = None
 
     def _active_fault(self) -> Fault:
         if self.fault.kind == "none":
@@ -134,6 +146,8 @@ class FakeUpstream:
         fault = self._active_fault()
         if fault.kind == "hang":
             await asyncio.sleep(fault.hang_seconds)
+        if fault.kind == "gather" and not await self._gather(fault):
+            return JSONResponse(self.wire.error(500), status_code=500)
         if fault.kind == "status":
             headers = {"Retry-After": fault.retry_after} if fault.retry_after else {}
             return JSONResponse(self.wire.error(fault.status), status_code=fault.status, headers=headers)
@@ -148,6 +162,19 @@ class FakeUpstream:
         chunks = self.wire.stream_chunks(recorded, self.reply)
         limit = fault.cut_after if fault.kind == "cut" else None
         return StreamingResponse(self._stream(chunks, limit), media_type=self.wire.stream_media_type())
+
+    async def _gather(self, fault: Fault) -> bool:
+        """Wait until `fault.gather` requests wait together; False when they never do."""
+        if self._gathered is None:  # made on the server's own loop
+            self._gathered = asyncio.Event()
+        self._held += 1
+        if self._held >= fault.gather:
+            self._gathered.set()
+        try:
+            await asyncio.wait_for(self._gathered.wait(), fault.hang_seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _stream(self, chunks: list[bytes], limit: int | None) -> AsyncIterator[bytes]:
         if self.reply.first_chunk_delay:

@@ -148,3 +148,46 @@ async def test_a_prompt_longer_than_the_context_is_a_bad_request_that_does_not_e
     for error in (whole.value, streamed.value):
         assert error.reason is FailureReason.bad_request
         assert "secret-marker" not in str(error)
+
+
+LONG = "Write the numbers from 1 to 1000, separated by commas."
+
+
+async def answered_once_free(local: LocalProvider) -> str:
+    """The answer to a short question, asked again while the model is still busy (about 5 s at most)."""
+    for _ in range(100):
+        try:
+            return (await local.complete(ask())).text
+        except ProviderError as exc:
+            if exc.reason is not FailureReason.busy:
+                raise
+        await asyncio.sleep(0.05)
+    pytest.fail("the model stayed busy")
+
+
+async def test_past_its_queue_the_model_is_busy_at_once_and_a_closed_stream_frees_it() -> None:
+    local = make_provider(max_queued="0")
+    try:
+        first = local.stream(ask(LONG, max_tokens=1500))
+        assert isinstance(await anext(first), TextDelta), "one generation is running"
+        with pytest.raises(ProviderError) as refused:
+            await local.complete(ask())
+        assert refused.value.reason is FailureReason.busy
+        assert not refused.value.retryable, "the router moves on instead of waiting"
+        await first.aclose()  # the caller leaves: the generation stops at its next token
+        assert (await answered_once_free(local)).strip()
+    finally:
+        await local.aclose()
+
+
+async def test_a_whole_answer_abandoned_at_its_deadline_stops_generating() -> None:
+    local = make_provider(max_queued="0")
+    try:
+        await local.complete(ask())  # loaded
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.3):
+                await local.complete(ask(LONG, max_tokens=1500))
+        # Stopped within a token, not after up to 1,500 more (tens of seconds): the next is taken.
+        assert (await answered_once_free(local)).strip()
+    finally:
+        await local.aclose()

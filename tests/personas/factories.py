@@ -57,8 +57,16 @@ _optional = {
     "top_k": st.integers(1, 50),
     "min_score": st.floats(-1, 1) | st.integers(-1, 1),
 }
-# A persona as someone might write it in a file, before validation (fields left out take defaults).
-raw_personas = st.fixed_dictionaries(_required, optional=_optional)
+# A persona as someone might write it in a file, before validation (fields left out take defaults):
+# one that answers from its knowledge, or a plain assistant with retrieval off (a category or none).
+raw_personas = st.fixed_dictionaries(_required, optional=_optional) | st.fixed_dictionaries(
+    {
+        "id": persona_ids,
+        "name": st.text(min_size=1, max_size=60),
+        "retrieval": st.just(False),
+    },
+    optional={**_optional, "knowledge_category": category_names},
+)
 
 # Values that no persona may hold, by field.
 INVALID_VALUES: dict[str, list[Any]] = {
@@ -66,7 +74,8 @@ INVALID_VALUES: dict[str, list[Any]] = {
     "name": ["", "   ", "\x00\x01", "n" * 201, 5, None],
     "description": ["d" * 2001, 5, None],
     "instructions": ["i" * 8001, ["be nice"], None],
-    "knowledge_category": ["", "Bad", "a b", "c" * 64, None],
+    "knowledge_category": ["", "Bad", "a b", "c" * 64, 7],
+    "retrieval": ["false", 0, None],
     "temperature": [-0.1, 2.5, 3, "0.5", True, None, float("nan")],
     "max_tokens": [0, 32_001, -5, 1.5, "10", True, None],
     "llm_chain": [[], ["nope"], ["openai", "openai"], "openai", [1]],

@@ -123,5 +123,8 @@ def test_up_upserts_the_personas_file_and_an_invalid_one_stops_it(service: Servi
     service.env["PERSONAS_FILE"] = str(bad)
     stopped = service.run("up")
     assert stopped.returncode == 2
-    assert f"error: {bad}: persona 'support-agent': knowledge_category: Field required" in stopped.stderr
+    assert (
+        f"error: {bad}: persona 'support-agent': knowledge_category: Field required unless retrieval is false"
+        in (stopped.stderr)
+    )
     assert service.run("db", "status").returncode == 1, "up stops the database it started"

@@ -218,6 +218,7 @@ async def test_an_export_is_sorted_by_id_with_fixed_keys_and_no_timestamps(sessi
         "name",
         "description",
         "instructions",
+        "retrieval",
         "knowledge_category",
         "temperature",
         "max_tokens",
@@ -274,6 +275,8 @@ def test_the_shipped_personas_are_valid_canonical_and_their_categories_ship_as_s
         ("support-agent", "support"),
     }
     for persona in personas:
+        assert persona.retrieval
+        assert persona.knowledge_category is not None
         assert (PROJECT_ROOT / "knowledge" / persona.knowledge_category).is_dir(), persona.id
         assert any((PROJECT_ROOT / "knowledge" / persona.knowledge_category).iterdir()), persona.id
         assert persona.llm_chain is None

@@ -233,7 +233,7 @@ async def test_an_expired_session_does_not_block_deletion(client: AsyncClient, s
     assert await _sessions_of(session, "support-bot") == (0, 0)
 
 
-def _agent(persona: PersonaCreate) -> dict[str, str]:
+def _agent(persona: PersonaCreate) -> dict[str, str | None]:
     return {
         "id": persona.id,
         "name": persona.name,

@@ -6,7 +6,6 @@ Bearer). Whatever is wrong with either, the answer is the same 401 "invalid cred
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated
@@ -15,12 +14,11 @@ import structlog
 from fastapi import Depends, Request
 
 from purpose_agent.auth import audit, keys
+from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Forbidden, Unauthenticated
 from purpose_agent.auth.models import Role
 from purpose_agent.auth.principal import Principal
-from purpose_agent.auth.tokens import InvalidToken, TokenService, looks_like_jwt
-from purpose_agent.auth.users import active_user, principal_of_user
-from purpose_agent.db.engine import SessionDep
+from purpose_agent.auth.tokens import looks_like_jwt
 
 log = structlog.get_logger("purpose_agent.auth")
 
@@ -36,11 +34,19 @@ def presented_secret(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-async def current_principal(request: Request, session: SessionDep) -> Principal:
+def authenticator_of(request: Request) -> Authenticator:
+    authenticator: Authenticator = request.app.state.authenticator
+    return authenticator
+
+
+async def current_principal(request: Request) -> Principal:
+    """The caller; looked up in a short transaction of its own (or the cache), never the route's."""
     secret = presented_secret(request)
     if secret is None:
         raise Unauthenticated(MISSING)
-    principal = await principal_of_secret(session, secret, request.app.state.tokens)
+    principal = await authenticator_of(request).principal(
+        request.app.state.sessionmaker, secret, datetime.now(UTC)
+    )
     if principal is None:
         await _note_denied(request, secret)
         raise Unauthenticated(INVALID)
@@ -64,33 +70,6 @@ async def _note_denied(request: Request, secret: str) -> None:
         )
     except Exception:
         log.exception("audit_not_written", action="auth.key_denied")
-
-
-async def principal_of_secret(session: SessionDep, secret: str, tokens: TokenService) -> Principal | None:
-    """The principal of an API key or a JWT, None when it is not a live one; for callers without a request."""
-    if looks_like_jwt(secret):
-        return await _token_principal(tokens, session, secret)
-    return await keys.authenticate(session, secret, datetime.now(UTC))
-
-
-async def _token_principal(tokens: TokenService, session: SessionDep, token: str) -> Principal | None:
-    try:
-        claims = await tokens.verify(token)
-    except InvalidToken:
-        return None
-    if claims.subject.startswith("user:"):
-        # Our own users: a user disabled since the token was issued is refused at once.
-        try:
-            user_id = uuid.UUID(claims.subject.removeprefix("user:"))
-        except ValueError:
-            return None
-        user = await active_user(session, user_id)
-        return principal_of_user(user) if user is not None else None
-    # An identity provider's token: its role claim, when it names one of ours.
-    role = Role(claims.role) if claims.role in {r.value for r in Role} else Role.user
-    return Principal(
-        id=f"jwt:{claims.issuer}:{claims.subject}", name=claims.name or claims.subject, role=role
-    )
 
 
 def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:

@@ -3,7 +3,9 @@
 A key is `pa_` and 43 URL-safe characters (256 random bits). Only its digest and a short
 visible prefix are stored, so a stolen database holds no usable key. A presented key is
 hashed and found by its digest (an index lookup that reveals nothing about other keys), then
-compared again in constant time; revoked and expired keys are refused like unknown ones.
+compared again in constant time; revoked and expired keys are refused like unknown ones. The
+lookup writes nothing: a key's last use is noted apart (`key_use`), so requests with one key never
+wait on its row.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.auth.models import ApiKey, Role
 from purpose_agent.auth.principal import Principal
+from purpose_agent.db.notifications import announce
 
 KEY_PREFIX = "pa_"
 VISIBLE_CHARS = 12
@@ -68,18 +71,19 @@ async def create_key(
     return IssuedKey(key.id, name, role, key.prefix, secret)
 
 
-async def authenticate(session: AsyncSession, secret: str, now: datetime) -> Principal | None:
-    """The principal of a live key, its last use noted; None for an unknown, revoked or expired one."""
-    if not secret.startswith(KEY_PREFIX) or len(secret) > 200:
-        return None
-    presented = digest(secret)
-    key = await session.scalar(select(ApiKey).where(ApiKey.digest == presented))
-    if key is None or not hmac.compare_digest(key.digest, presented):
+def well_formed(secret: str) -> bool:
+    """Whether `secret` could be one of our keys at all (checked before any lookup)."""
+    return secret.startswith(KEY_PREFIX) and len(secret) <= 200
+
+
+async def find_live_key(session: AsyncSession, presented_digest: str, now: datetime) -> ApiKey | None:
+    """The live key with this digest; None for an unknown, revoked or expired one. Reads only."""
+    key = await session.scalar(select(ApiKey).where(ApiKey.digest == presented_digest))
+    if key is None or not hmac.compare_digest(key.digest, presented_digest):
         return None
     if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         return None
-    await session.execute(update(ApiKey).where(ApiKey.id == key.id).values(last_used_at=now))
-    return principal_of(key)
+    return key
 
 
 async def revoke_key(session: AsyncSession, prefix_or_id: str, now: datetime) -> ApiKey | None:
@@ -94,6 +98,7 @@ async def revoke_key(session: AsyncSession, prefix_or_id: str, now: datetime) ->
         return None
     found[0].revoked_at = now
     await session.flush()
+    await announce(session, f"key:{found[0].id}")  # every process drops it from its cache at commit
     return found[0]
 
 

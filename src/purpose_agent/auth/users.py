@@ -13,6 +13,7 @@ from purpose_agent.auth.errors import PasswordRejected, UserExists, UserNotFound
 from purpose_agent.auth.models import Role, User
 from purpose_agent.auth.passwords import WeakPassword, check_strength, hash_password, verify_password
 from purpose_agent.auth.principal import Principal
+from purpose_agent.db.notifications import announce
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
 
@@ -86,4 +87,5 @@ async def update_user(
     if disabled is not None:
         user.disabled = disabled
     await session.flush()
+    await announce(session, f"user:{user.id}")  # every process reads the user afresh after commit
     return user

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.dependencies import UserPrincipal
 from purpose_agent.chat import service, sessions
@@ -21,7 +20,7 @@ from purpose_agent.chat.errors import (
 from purpose_agent.chat.schemas import ChatAnswer, ChatAsk, MessageRead, SessionRead
 from purpose_agent.chat.service import ChatDeps
 from purpose_agent.chat.streaming import answer_stream, rest_events
-from purpose_agent.db.engine import SessionDep
+from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.clock import NowDep, current_time
 from purpose_agent.kit.problems import problem_responses
 
@@ -49,14 +48,14 @@ def request_id(request: Request) -> str:
 async def chat(
     data: ChatAsk,
     request: Request,
-    session: SessionDep,
+    sessionmaker: SessionmakerDep,
     principal: UserPrincipal,
     deps: ChatDepsDep,
     now: NowDep,
 ) -> ChatAnswer:
     """Ask an agent; it answers from its knowledge with citations, or says it does not know."""
     return await service.ask(
-        session,
+        sessionmaker,
         deps,
         principal,
         agent_id=data.agent_id,
@@ -81,14 +80,14 @@ STREAM_DESCRIPTION: dict[int | str, dict[str, Any]] = {
 async def chat_stream(
     data: ChatAsk,
     request: Request,
-    session: SessionDep,
+    sessionmaker: SessionmakerDep,
     principal: UserPrincipal,
     deps: ChatDepsDep,
     now: NowDep,
 ) -> StreamingResponse:
     """The same answer as Server-Sent Events; problems found before it starts are ordinary responses."""
     prepared = await service.prepare(
-        session,
+        sessionmaker,
         deps,
         principal,
         agent_id=data.agent_id,
@@ -96,11 +95,9 @@ async def chat_stream(
         session_id=data.session_id,
         now=now,
     )
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
 
     async def store(answer: ChatAnswer) -> None:
-        async with sessionmaker() as own, own.begin():
-            await service.remember(own, deps, prepared, answer, current_time(request))
+        await service.remember(sessionmaker, deps, prepared, answer, current_time(request))
 
     items = answer_stream(
         prepared, deps, request_id=request_id(request), instance=request.url.path, store=store

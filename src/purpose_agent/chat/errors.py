@@ -4,7 +4,10 @@ its existence is not revealed."""
 from __future__ import annotations
 
 from purpose_agent.kit.problems import Conflict, NotFound, ServiceUnavailable
-from purpose_agent.llm.errors import Attempt
+from purpose_agent.llm.errors import Attempt, FailureReason
+
+BUSY_RETRY_AFTER = "2"
+FAILED_RETRY_AFTER = "10"
 
 
 class AgentNotFound(NotFound):
@@ -47,4 +50,8 @@ class NoModelAnswered(ServiceUnavailable):
         summary = (
             "; ".join(f"{a.provider}: {a.reason.value}" for a in attempts) or "no provider is configured"
         )
-        return cls(f"Every provider of the chain failed ({summary}).", attempts=listed)
+        problem = cls(f"Every provider of the chain failed ({summary}).", attempts=listed)
+        # A full local queue clears in about a generation; a broken provider takes longer.
+        busy = any(attempt.reason is FailureReason.busy for attempt in attempts)
+        problem.headers["Retry-After"] = BUSY_RETRY_AFTER if busy else FAILED_RETRY_AFTER
+        return problem

@@ -26,7 +26,7 @@ from purpose_agent.chat.endpoints import CHAT_PROBLEMS, SSE_HEADERS, ChatDepsDep
 from purpose_agent.chat.prompt import Turn
 from purpose_agent.chat.schemas import ChatAnswer, Citation
 from purpose_agent.chat.streaming import Completed, Failed, KeepAlive, StreamItem, TextPiece, answer_stream
-from purpose_agent.db.engine import SessionDep
+from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.clock import NowDep
 from purpose_agent.personas.models import Persona
 
@@ -117,14 +117,14 @@ async def list_models(session: SessionDep, _: UserPrincipal) -> ModelList:
 async def chat_completions(
     data: CompletionRequest,
     request: Request,
-    session: SessionDep,
+    sessionmaker: SessionmakerDep,
     principal: UserPrincipal,
     deps: ChatDepsDep,
     now: NowDep,
 ) -> dict[str, Any] | StreamingResponse:
     """An answer from the persona named by `model`, in OpenAI's chat completion shape."""
     prepared = await service.prepare(
-        session,
+        sessionmaker,
         deps,
         principal,
         agent_id=data.model,

@@ -8,7 +8,7 @@ whole turns only, so the model never sees half an exchange.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from purpose_agent.llm.extractive import origin
@@ -84,8 +84,21 @@ def build_messages(
     return tuple(messages)
 
 
-def turn_tokens(count_tokens: Callable[[str], int], question: str, answer: str) -> int:
-    return count_tokens(question) + count_tokens(answer)
+def build_plain_messages(
+    *,
+    instructions: str,
+    history: Sequence[Turn],
+    question: str,
+    history_budget: int,
+    caller_instructions: str = "",
+) -> tuple[Message, ...]:
+    """The messages of a persona with retrieval off: its style as the system message, no context rules."""
+    style = "\n\n".join(part for part in (instructions.strip(), caller_instructions.strip()) if part)
+    messages = [Message("system", style)] if style else []
+    for turn in recent_turns(history, history_budget):
+        messages += [Message("user", turn.question), Message("assistant", turn.answer)]
+    messages.append(Message("user", question))
+    return tuple(messages)
 
 
 def _fenced(text: str) -> str:

@@ -1,9 +1,13 @@
-"""A grounded answer, start to end: persona, session, retrieval, abstention, prompt, router, citations.
+"""One chat use case in three phases, shared by REST, streaming, the OpenAI-compatible endpoint and MCP.
 
-`prepare` does everything that can fail with a client error before any model is called: the
-agent exists, the session is the caller's, live and this agent's, and retrieval found passages.
-When no passage reaches the persona's `min_score`, the answer is the fixed abstention and no
-model is asked at all. REST, streaming, the OpenAI-compatible endpoint and MCP share this module.
+1. read (`prepare`): the persona (cached for a few seconds), the session and its history in one short
+   transaction, the question embedded with no connection held, then the search in another short
+   transaction. Every client error (unknown agent, foreign or expired session) is raised here, before
+   any model call. A persona with retrieval off skips the search; one with retrieval on whose search
+   finds no passage over `min_score` gets the fixed abstention, and no model is asked.
+2. call (`complete`, or the router's stream): no transaction is open and no pooled connection held,
+   however long the model takes, so requests never queue behind one another for a connection or a lock.
+3. write (`remember`): the question and its answer in one short transaction, once the answer is whole.
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.principal import Principal
 from purpose_agent.chat import sessions
 from purpose_agent.chat.citations import cited
 from purpose_agent.chat.errors import AgentNotFound, NoModelAnswered
-from purpose_agent.chat.prompt import Turn, build_messages
+from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
 from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
@@ -29,6 +33,7 @@ from purpose_agent.llm.errors import AllProvidersFailed
 from purpose_agent.llm.router import LLMRouter, RoutedAnswer
 from purpose_agent.llm.types import ChatRequest, Passage, Usage
 from purpose_agent.personas.models import Persona
+from purpose_agent.personas.profile import AgentProfile, ProfileCache
 
 ABSTENTION = (
     "I don't know: the knowledge I answer from has nothing on this question. "
@@ -47,13 +52,14 @@ class ChatDeps:
     embedder: Embedder
     session_lifetime: timedelta
     history_budget: int
+    profiles: ProfileCache = field(default_factory=lambda: ProfileCache(0))
 
 
 @dataclass(slots=True)
 class Prepared:
     """A question ready to be answered: validated, retrieved, and (unless it abstains) its prompt."""
 
-    persona: Persona
+    persona: AgentProfile
     principal: Principal
     question: str
     session_id: uuid.UUID
@@ -71,15 +77,17 @@ class Prepared:
         return list(self.persona.llm_chain) if self.persona.llm_chain else None
 
 
-async def find_persona(session: AsyncSession, agent_id: str) -> Persona:
-    persona = await session.get(Persona, agent_id)
-    if persona is None:
+async def find_persona(
+    sessionmaker: async_sessionmaker[AsyncSession], deps: ChatDeps, agent_id: str
+) -> AgentProfile:
+    profile = await deps.profiles.get(sessionmaker, agent_id)
+    if profile is None:
         raise AgentNotFound(f"There is no agent '{agent_id}'; GET /api/agents lists them.")
-    return persona
+    return profile
 
 
 async def prepare(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     deps: ChatDeps,
     principal: Principal,
     *,
@@ -92,30 +100,40 @@ async def prepare(
     temperature: float | None = None,
     max_tokens: int | None = None,
 ) -> Prepared:
-    """Check the agent and the session, retrieve, and build the prompt; raise problems before any call.
+    """Phase 1: check the agent and the session, retrieve, and build the prompt; problems before any call.
 
     `history` given (the OpenAI-compatible endpoint sends its own) means no stored session is used.
+    Each read is a short transaction of its own: no connection is held once this returns.
     """
-    persona = await find_persona(session, agent_id)
+    persona = await find_persona(sessionmaker, deps, agent_id)
     if history is None:
-        if session_id is not None:
-            await sessions.continued_session(session, session_id, principal, agent_id, now)
-            history = await sessions.turns(session, session_id)
-        else:
-            history = []
-    hits = await _retrieve(session, deps.embedder, persona, question, history)
+        history = await _stored_history(sessionmaker, principal, agent_id, session_id, now)
+    hits = []
+    if persona.retrieval:
+        hits = await _retrieve(sessionmaker, deps.embedder, persona, question, history)
     passages = [_passage(number, hit) for number, hit in enumerate(hits, 1)]
     request = None
-    if hits:
-        request = ChatRequest(
-            messages=build_messages(
+    if hits or not persona.retrieval:
+        messages = (
+            build_messages(
                 instructions=persona.instructions,
                 passages=passages,
                 history=history,
                 question=question,
                 history_budget=deps.history_budget,
                 caller_instructions=caller_instructions,
-            ),
+            )
+            if persona.retrieval
+            else build_plain_messages(
+                instructions=persona.instructions,
+                history=history,
+                question=question,
+                history_budget=deps.history_budget,
+                caller_instructions=caller_instructions,
+            )
+        )
+        request = ChatRequest(
+            messages=messages,
             temperature=persona.temperature if temperature is None else temperature,
             max_tokens=persona.max_tokens if max_tokens is None else max_tokens,
             model=persona.llm_model,
@@ -124,7 +142,7 @@ async def prepare(
 
 
 async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> RoutedAnswer:
-    """The answer: the abstention without any call, else the router's (503 problem when none came)."""
+    """Phase 2: the abstention without any call, else the router's (503 problem when none came)."""
     if prepared.request is None:
         return RoutedAnswer(ABSTENTION, Usage(), ABSTAINED_MODEL, ())
     try:
@@ -160,29 +178,34 @@ def result(prepared: Prepared, answer: RoutedAnswer) -> ChatAnswer:
 
 
 async def remember(
-    session: AsyncSession, deps: ChatDeps, prepared: Prepared, answer: ChatAnswer, now: datetime
+    sessionmaker: async_sessionmaker[AsyncSession],
+    deps: ChatDeps,
+    prepared: Prepared,
+    answer: ChatAnswer,
+    now: datetime,
 ) -> None:
-    """Store the exchange in the session (created on its first exchange); flushed, not committed."""
-    # Shared lock: a persona being deleted meanwhile either waits for this session or refuses it.
-    if await session.get(Persona, prepared.persona.id, with_for_update={"read": True}) is None:
-        raise AgentNotFound(f"The agent '{prepared.persona.id}' was deleted while it answered.")
+    """Phase 3: store the exchange in its session (made on the first exchange), in one short transaction."""
     count = deps.embedder.count_tokens
     details: dict[str, Any] = answer.model_dump(mode="json", include={"citations", "model_used", "usage"})
-    await sessions.record_exchange(
-        session,
-        session_id=prepared.session_id,
-        principal=prepared.principal,
-        agent_id=prepared.persona.id,
-        question=(prepared.question, count(prepared.question)),
-        answer=(answer.answer, count(answer.answer)),
-        details=details,
-        now=now,
-        lifetime=deps.session_lifetime,
-    )
+    async with sessionmaker() as session, session.begin():
+        # Shared lock: a persona being deleted meanwhile either waits for this session or refuses it.
+        if await session.get(Persona, prepared.persona.id, with_for_update={"read": True}) is None:
+            raise AgentNotFound(f"The agent '{prepared.persona.id}' was deleted while it answered.")
+        await sessions.record_exchange(
+            session,
+            session_id=prepared.session_id,
+            principal=prepared.principal,
+            agent_id=prepared.persona.id,
+            question=(prepared.question, count(prepared.question)),
+            answer=(answer.answer, count(answer.answer)),
+            details=details,
+            now=now,
+            lifetime=deps.session_lifetime,
+        )
 
 
 async def ask(
-    session: AsyncSession,
+    sessionmaker: async_sessionmaker[AsyncSession],
     deps: ChatDeps,
     principal: Principal,
     *,
@@ -192,27 +215,54 @@ async def ask(
     now: datetime,
     request_id: str,
 ) -> ChatAnswer:
-    """One question answered and remembered in its session."""
+    """One question answered and remembered in its session: read, call, write."""
     prepared = await prepare(
-        session, deps, principal, agent_id=agent_id, question=question, session_id=session_id, now=now
+        sessionmaker, deps, principal, agent_id=agent_id, question=question, session_id=session_id, now=now
     )
     answer = result(prepared, await complete(deps, prepared, request_id))
-    await remember(session, deps, prepared, answer, now)
+    await remember(sessionmaker, deps, prepared, answer, now)
     return answer
 
 
+async def _stored_history(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    principal: Principal,
+    agent_id: str,
+    session_id: uuid.UUID | None,
+    now: datetime,
+) -> list[Turn]:
+    if session_id is None:
+        return []
+    async with sessionmaker() as session:
+        await sessions.continued_session(session, session_id, principal, agent_id, now)
+        return await sessions.turns(session, session_id)
+
+
 async def _retrieve(
-    session: AsyncSession, embedder: Embedder, persona: Persona, question: str, history: Sequence[Turn]
+    sessionmaker: async_sessionmaker[AsyncSession],
+    embedder: Embedder,
+    persona: AgentProfile,
+    question: str,
+    history: Sequence[Turn],
 ) -> list[SearchHit]:
     # A follow-up ("and how long does it take?") often names nothing itself: the previous question
     # gives the search what it refers to.
     query = f"{history[-1].question}\n{question}" if history else question
+    # Embedded before the search's transaction begins: no connection waits on the model.
     [embedding] = await embedder.embed([query])
+    assert persona.knowledge_category is not None  # a persona that retrieves has one (a table constraint)
+    async with sessionmaker() as session:
+        return await _search(session, query, embedding, embedder.dimension, persona)
+
+
+async def _search(
+    session: AsyncSession, query: str, embedding: list[float], dimension: int, persona: AgentProfile
+) -> list[SearchHit]:
     return await search_chunks(
         session,
         query=query,
         embedding=embedding,
-        dimension=embedder.dimension,
+        dimension=dimension,
         top_k=persona.top_k,
         category=persona.knowledge_category,
         mode=SearchMode.hybrid,

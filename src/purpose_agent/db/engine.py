@@ -9,12 +9,16 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 
-def create_engine(url: str, *, pool_size: int, connect_timeout: float) -> AsyncEngine:
-    """An async engine on psycopg 3 whose connections give up after `connect_timeout` seconds."""
+def create_engine(
+    url: str, *, pool_size: int, connect_timeout: float, pool_timeout: float = 30.0
+) -> AsyncEngine:
+    """An async engine on psycopg 3 whose connections give up after `connect_timeout` seconds, and whose
+    callers give up waiting for a free connection after `pool_timeout` (a 503 problem on the API)."""
     return create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size,
+        pool_timeout=pool_timeout,
         pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, round(connect_timeout))},
     )
@@ -40,3 +44,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
 # Function scope: committed when the route returns, before the response is sent (a failed commit is
 # never reported as success), and released before a streamed body starts.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+
+def sessionmaker_of(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The app's sessionmaker, for routes that open short transactions of their own (none across a slow
+    call such as a model's or an embedder's)."""
+    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
+    return sessionmaker
+
+
+SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(sessionmaker_of)]

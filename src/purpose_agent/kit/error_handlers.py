@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -9,7 +10,10 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from purpose_agent.kit.executor import ExecutorBusy
 from purpose_agent.kit.problems import ProblemError, problem_body, problem_response, status_title
+
+ExceptionHandler = Callable[[Request, Exception], Awaitable[Response]]
 
 # Detail texts for statuses whose framework default says little to an API client.
 _DEFAULT_DETAILS = {
@@ -89,8 +93,33 @@ async def _handle_http(request: Request, exc: Exception) -> Response:
     return problem_response(body, headers=dict(exc.headers or {}))
 
 
+def retry_later(title: str, detail: str, slug: str, retry_after: str = "1") -> ExceptionHandler:
+    """A handler answering 503 with this problem and Retry-After: a condition that passes by itself."""
+
+    async def handle(request: Request, exc: Exception) -> Response:
+        body = problem_body(
+            status=503,
+            title=title,
+            detail=detail,
+            instance=request.url.path,
+            request_id=_request_id(request),
+            slug=slug,
+        )
+        return problem_response(body, headers={"Retry-After": retry_after})
+
+    return handle
+
+
 def install_problem_handlers(app: FastAPI) -> None:
     """Route every expected error kind through the problem format; bugs are left to the request guard."""
     app.add_exception_handler(ProblemError, _handle_problem)
+    app.add_exception_handler(
+        ExecutorBusy,
+        retry_later(
+            "Server busy",
+            "This server has more work waiting than it takes at once; retry in a moment.",
+            "server-busy",
+        ),
+    )
     app.add_exception_handler(RequestValidationError, _handle_validation)
     app.add_exception_handler(HTTPException, _handle_http)

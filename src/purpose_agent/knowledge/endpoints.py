@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Form, Path, Query, Request, Response, Uploa
 
 from purpose_agent.auth import audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
-from purpose_agent.db.engine import SessionDep
+from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.pagination import Page, PageDep
 from purpose_agent.kit.problems import problem_responses
 from purpose_agent.knowledge import registration, repository, service
@@ -123,6 +123,7 @@ async def upload_document(
         name=registration.source_name(file.filename or ""),
         data=data,
         max_bytes=max_bytes,
+        inspection=request.app.state.inspection,
     )
     await audit.record(
         session,
@@ -167,11 +168,11 @@ async def delete_document(
 
 @router.post("/search", responses=problem_responses(CategoryNotFound))
 async def search(
-    data: SearchRequest, request: Request, session: SessionDep, _: UserPrincipal
+    data: SearchRequest, request: Request, sessionmaker: SessionmakerDep, _: UserPrincipal
 ) -> SearchResponse:
     """The passages that best match `query`, in one category or all, by hybrid, vector or keyword search."""
     embedder: Embedder = request.app.state.embedder
-    hits = await service.search(session, embedder, data)
+    hits = await service.search(sessionmaker, embedder, data)
     results = [
         SearchResult.model_validate({**asdict(hit), "heading_path": list(hit.heading_path)}) for hit in hits
     ]

@@ -9,7 +9,6 @@ error (retrying would not help); any other failure is raised so the job queue re
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ import structlog
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.knowledge.chunking import Chunk as DraftChunk
 from purpose_agent.knowledge.chunking import ChunkingPolicy, chunk_blocks
 from purpose_agent.knowledge.embeddings.base import Embedder
@@ -48,8 +48,20 @@ async def ingest_document(
     policy: ChunkingPolicy,
     *,
     batch_size: int = 16,
+    parsing: BoundedExecutor | None = None,
 ) -> IngestionOutcome:
-    """Parse, chunk and embed the document, then replace its chunks atomically."""
+    """Parse, chunk and embed the document, then replace its chunks atomically.
+
+    Parsing and chunking run on `parsing` (a worker's pool of its own), or on a thread made for this
+    document alone; never on the event loop or the shared default pool."""
+    if parsing is None:
+        own = BoundedExecutor("parse", workers=1, max_queued=0)
+        try:
+            return await ingest_document(
+                sessionmaker, document_id, embedder, policy, batch_size=batch_size, parsing=own
+            )
+        finally:
+            own.shutdown()
     async with sessionmaker() as session, session.begin():
         document = await session.get(Document, document_id, with_for_update=True)
         if document is None:
@@ -65,12 +77,12 @@ async def ingest_document(
         mime, category = document.mime, document.category
 
     try:
-        parsed = await asyncio.to_thread(parse, data or b"", mime)
+        parsed = await parsing.run(parse, data or b"", mime)
     except ParseError as exc:
         return await _fail(sessionmaker, document_id, str(exc))
     await _progress(sessionmaker, document_id, progress_pages=parsed.pages or 0)
 
-    drafts = await asyncio.to_thread(chunk_blocks, parsed.blocks, embedder.count_tokens, policy)
+    drafts = await parsing.run(chunk_blocks, parsed.blocks, embedder.count_tokens, policy)
     if not drafts:
         return await _fail(sessionmaker, document_id, "the document contains no text to index")
     await _progress(sessionmaker, document_id, progress_chunks_total=len(drafts))

@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.jobs.queue import INGESTION_QUEUE, defer
+from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.knowledge.detection import UnsupportedType, detect_type
 from purpose_agent.knowledge.errors import (
     CategoryNotFound,
@@ -70,9 +71,12 @@ async def register_document(
     data: bytes,
     max_bytes: int,
     origin: DocumentOrigin = DocumentOrigin.upload,
+    inspection: BoundedExecutor | None = None,
 ) -> Registration:
     """Store `data` as the document `name` of `category` and queue its ingestion when it is new or changed.
 
+    The type detection and the digest (tens of milliseconds for a large file) run on `inspection`, a
+    pool of the API's own, when given; the command line runs them in place.
     Raises DocumentTooLarge (413), UnsupportedDocumentType (415), CategoryNotFound (404) and
     DocumentBusy (409, the same name uploaded twice at the same moment).
     """
@@ -81,13 +85,12 @@ async def register_document(
             f"The document is {len(data)} bytes; the limit is {max_bytes} bytes.", limit_bytes=max_bytes
         )
     try:
-        mime = detect_type(data, name)
+        mime, digest = await inspection.run(_inspect, data, name) if inspection else _inspect(data, name)
     except UnsupportedType as exc:
         raise UnsupportedDocumentType(str(exc)) from None
     if await session.get(Category, category) is None:
         raise CategoryNotFound(f"There is no category named '{category}'; create it first.")
 
-    digest = hashlib.sha256(data).hexdigest()
     document = await session.scalar(
         select(Document).where(Document.category == category, Document.source_name == name).with_for_update()
     )
@@ -107,6 +110,11 @@ async def register_document(
         outcome = Outcome.replaced
     job_id = await queue_ingestion(session, document)
     return Registration(document, job_id, outcome)
+
+
+def _inspect(data: bytes, name: str) -> tuple[str, str]:
+    """The document's type, from its content, and its SHA-256 digest."""
+    return detect_type(data, name), hashlib.sha256(data).hexdigest()
 
 
 async def _create(

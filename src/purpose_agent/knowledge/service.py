@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.knowledge import repository
 from purpose_agent.knowledge.embeddings.base import Embedder
@@ -19,23 +19,28 @@ from purpose_agent.knowledge.schemas import SearchRequest
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
 
 
-async def search(session: AsyncSession, embedder: Embedder, request: SearchRequest) -> list[SearchHit]:
-    """Search the knowledge base; an unknown category is a 404, not an empty answer."""
-    if request.category is not None and await session.get(Category, request.category) is None:
-        raise CategoryNotFound(f"There is no category named '{request.category}'.")
+async def search(
+    sessionmaker: async_sessionmaker[AsyncSession], embedder: Embedder, request: SearchRequest
+) -> list[SearchHit]:
+    """Search the knowledge base; an unknown category is a 404, not an empty answer.
+
+    The query is embedded before the transaction begins: no connection waits on the model."""
     embedding = None
     if request.mode is not SearchMode.keyword:
         [embedding] = await embedder.embed([request.query])
-    return await search_chunks(
-        session,
-        query=request.query,
-        embedding=embedding,
-        dimension=embedder.dimension,
-        top_k=request.top_k,
-        category=request.category,
-        mode=request.mode,
-        min_score=request.min_score,
-    )
+    async with sessionmaker() as session:
+        if request.category is not None and await session.get(Category, request.category) is None:
+            raise CategoryNotFound(f"There is no category named '{request.category}'.")
+        return await search_chunks(
+            session,
+            query=request.query,
+            embedding=embedding,
+            dimension=embedder.dimension,
+            top_k=request.top_k,
+            category=request.category,
+            mode=request.mode,
+            min_score=request.min_score,
+        )
 
 
 async def create_category(session: AsyncSession, name: str, description: str) -> Category:

@@ -24,6 +24,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.jobs.queue import INGESTION_QUEUE
+from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.ingestion import DocumentMissing, ingest_document
@@ -58,8 +59,9 @@ def ingestion_blueprint(
     embedder: Embedder,
     chunking: ChunkingPolicy,
     policy: IngestionJobPolicy,
+    parsing: BoundedExecutor,
 ) -> Blueprint:
-    """The ingestion task, bound to this worker's database sessions and (once loaded) embedder."""
+    """The ingestion task, bound to this worker's database sessions, embedder and parsing threads."""
     blueprint = Blueprint()
     retry: RetryStrategy | bool = (
         _RetryUnlessRejected(max_attempts=policy.attempts - 1, exponential_wait=policy.retry_backoff_seconds)
@@ -72,7 +74,9 @@ def ingestion_blueprint(
         attempt = context.job.attempts + 1
         try:
             async with asyncio.timeout(policy.timeout_seconds):
-                outcome = await ingest_document(sessionmaker, uuid.UUID(document_id), embedder, chunking)
+                outcome = await ingest_document(
+                    sessionmaker, uuid.UUID(document_id), embedder, chunking, parsing=parsing
+                )
         except DocumentMissing:
             log.info("document_gone", document_id=document_id, detail="deleted before its job ran")
             return "deleted"

@@ -25,6 +25,8 @@ class FailureReason(StrEnum):
     stream_interrupted = "stream_interrupted"
     circuit_open = "circuit_open"
     deadline_exceeded = "deadline_exceeded"
+    # The provider's own queue is full (the built-in model): not broken, and not worth a retry now.
+    busy = "busy"
 
 
 # Worth another try at the same provider after a pause.

@@ -301,8 +301,9 @@ class LLMRouter:
     ) -> bool:
         """Record a failed call; True when the same provider should be tried again (after the pause)."""
         attempts.append(self._attempt(provider.name, model, error, started))
-        trip = error.reason is FailureReason.credentials_rejected
-        await self.breakers.record_failure(provider.name, self._now(), trip=trip)
+        if error.reason is not FailureReason.busy:  # a full queue is load, not a broken provider
+            trip = error.reason is FailureReason.credentials_rejected
+            await self.breakers.record_failure(provider.name, self._now(), trip=trip)
         self._log_failure(attempts[-1])
         if not error.retryable or try_number >= self.retries.get(provider.name, 2):
             return False

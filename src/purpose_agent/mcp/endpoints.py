@@ -15,7 +15,6 @@ from fastapi import APIRouter, Request
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecurityMiddleware
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -45,7 +44,7 @@ JSON_RPC_BODY: dict[str, Any] = {
 class RequestCaller:
     """The principal that POST /api/mcp authenticated, from the request the SDK hands the tool."""
 
-    async def principal(self, ctx: Context, session: AsyncSession) -> Principal:
+    async def principal(self, ctx: Context) -> Principal:
         request = ctx.request_context.request
         principal = getattr(request.state, "principal", None) if isinstance(request, Request) else None
         if not isinstance(principal, Principal):

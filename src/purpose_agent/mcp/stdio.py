@@ -2,25 +2,26 @@
 
 The client starts this process and speaks JSON-RPC on its stdin and stdout (logs go to stderr).
 The credential comes from MCP_API_KEY: checked once at start, so a bad one stops the process with
-a clear error, and again at every call, so a revoked key stops working at once; a refusal goes
-to the audit log as one over HTTP does. Calls count against that credential's rate limits as MCP
+a clear error, and again at every call, so a revoked key stops working within AUTH_CACHE_SECONDS; a
+refusal goes to the audit log as one over HTTP does. Calls count against that credential's rate limits as MCP
 calls over HTTP do (the same buckets, shared through Redis); there is no client address on
 stdio, so the per-address limit does not apply.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import structlog
 from fastapi import FastAPI
 from mcp.server.mcpserver import Context
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.datastructures import State
 
 from purpose_agent.auth import audit, keys
-from purpose_agent.auth.dependencies import principal_of_secret
+from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Unauthenticated
 from purpose_agent.auth.principal import Principal
-from purpose_agent.auth.tokens import TokenService, looks_like_jwt
+from purpose_agent.auth.tokens import looks_like_jwt
 from purpose_agent.kit.problems import ProblemError
 from purpose_agent.kit.rate_limit import RateLimiter
 from purpose_agent.kit.rate_limit_middleware import MCP_PATH, RateLimitPolicy, checks_for, refusal_detail
@@ -41,16 +42,16 @@ class CredentialCaller:
         self.state = state
         self.policy = policy
 
-    async def principal(self, ctx: Context, session: AsyncSession) -> Principal:
+    async def principal(self, ctx: Context) -> Principal:
         await self._count()
-        return await self.authenticate(session)
+        return await self.authenticate()
 
     def request_id(self, ctx: Context) -> str:
         return new_request_id()
 
-    async def authenticate(self, session: AsyncSession) -> Principal:
-        tokens: TokenService = self.state.tokens
-        principal = await principal_of_secret(session, self.secret, tokens)
+    async def authenticate(self) -> Principal:
+        authenticator: Authenticator = self.state.authenticator
+        principal = await authenticator.principal(self.state.sessionmaker, self.secret, datetime.now(UTC))
         if principal is None:
             await self._note_denied()
             raise Unauthenticated(REFUSED)
@@ -90,9 +91,7 @@ async def serve_stdio(app: FastAPI, secret: str, policy: RateLimitPolicy) -> Non
         state = app.state
         caller = CredentialCaller(secret, state, policy)
         try:
-            async with state.sessionmaker() as session:
-                principal = await caller.authenticate(session)
-                await session.commit()
+            principal = await caller.authenticate()
         except ProblemError as exc:
             # Raised once the lifespan is closed, or its task group would wrap it in a group.
             refused = exc

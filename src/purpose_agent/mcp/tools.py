@@ -1,7 +1,8 @@
 """The MCP server and its three tools: ask_agent, search_knowledge and list_agents.
 
-Each call opens its own database session from the app's sessionmaker (read at call time), asks
-the transport who is calling, runs the same service as the REST route, and commits on success. An
+Each call asks the transport who is calling and runs the same service as the REST route, with the
+app's sessionmaker read at call time: ask_agent runs the chat use case (short transactions of its
+own, none held across the model call); the other tools read in one short transaction. An
 expected failure (a problem: unknown agent, unknown category, foreign session...) becomes a tool
 error whose text is the problem's title and detail; arguments outside the input schema are refused
 by the SDK with the field named. Neither is a crash: the client gets an `isError` result.
@@ -74,7 +75,7 @@ T = TypeVar("T")
 class Caller(Protocol):
     """Who is calling: the transport's answer for one tool call (a problem when nobody may)."""
 
-    async def principal(self, ctx: Context, session: AsyncSession) -> Principal: ...
+    async def principal(self, ctx: Context) -> Principal: ...
 
     def request_id(self, ctx: Context) -> str: ...
 
@@ -105,18 +106,15 @@ def build_server(state: State, caller: Caller) -> MCPServer:
         SERVER_NAME, title="Purpose-Agent", version=__version__, instructions=INSTRUCTIONS
     )
 
-    async def call(tool: str, ctx: Context, work: Callable[[AsyncSession, Principal], Awaitable[T]]) -> T:
+    async def call(tool: str, ctx: Context, work: Callable[[Principal], Awaitable[T]]) -> T:
         started = time.perf_counter()
         outcome, principal_id = "error", None
-        sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
         try:
-            async with sessionmaker() as session:
-                principal = await caller.principal(ctx, session)
-                principal_id = principal.id
-                if not principal.has(Role.user):
-                    raise Forbidden(f"This needs the {Role.user.value} role.")
-                result = await work(session, principal)
-                await session.commit()
+            principal = await caller.principal(ctx)
+            principal_id = principal.id
+            if not principal.has(Role.user):
+                raise Forbidden(f"This needs the {Role.user.value} role.")
+            result = await work(principal)
             outcome = "ok"
             return result
         except ProblemError as exc:
@@ -146,11 +144,11 @@ def build_server(state: State, caller: Caller) -> MCPServer:
             Field(description="The session_id of an earlier answer, to continue that conversation."),
         ] = None,
     ) -> Annotated[CallToolResult, AskAgentResult]:
-        async def work(session: AsyncSession, principal: Principal) -> ChatAnswer:
+        async def work(principal: Principal) -> ChatAnswer:
             chat: ChatDeps = state.chat
             clock: Clock = getattr(state, "clock", system_clock)
             return await chat_service.ask(
-                session,
+                state.sessionmaker,
                 chat,
                 principal,
                 agent_id=agent_id,
@@ -185,10 +183,10 @@ def build_server(state: State, caller: Caller) -> MCPServer:
         ] = None,
         top_k: Annotated[TopK, Field(description="How many passages, 1 to 50.")] = DEFAULT_TOP_K,
     ) -> SearchKnowledgeResult:
-        async def work(session: AsyncSession, _: Principal) -> SearchKnowledgeResult:
+        async def work(_: Principal) -> SearchKnowledgeResult:
             embedder: Embedder = state.embedder
             request = SearchRequest(query=query, category=category, top_k=top_k)
-            hits = await knowledge_service.search(session, embedder, request)
+            hits = await knowledge_service.search(_sessionmaker(state), embedder, request)
             return SearchKnowledgeResult(
                 results=[
                     KnowledgeHit(
@@ -215,12 +213,18 @@ def build_server(state: State, caller: Caller) -> MCPServer:
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
     async def list_agents(ctx: Context) -> AgentsResult:
-        async def work(session: AsyncSession, _: Principal) -> AgentsResult:
-            return AgentsResult(agents=await persona_queries.list_agents(session))
+        async def work(_: Principal) -> AgentsResult:
+            async with _sessionmaker(state)() as session:
+                return AgentsResult(agents=await persona_queries.list_agents(session))
 
         return await call("list_agents", ctx, work)
 
     return server
+
+
+def _sessionmaker(state: State) -> async_sessionmaker[AsyncSession]:
+    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
+    return sessionmaker
 
 
 def _sources(result: AskAgentResult) -> str:

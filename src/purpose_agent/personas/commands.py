@@ -9,6 +9,7 @@ from enum import StrEnum
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purpose_agent.db.notifications import announce
 from purpose_agent.personas import repository
 from purpose_agent.personas.errors import PersonaExists, PersonaHasSessions, PersonaNotFound
 from purpose_agent.personas.models import Persona
@@ -48,6 +49,7 @@ async def delete_persona(session: AsyncSession, persona_id: str, *, force: bool 
         )
     await repository.delete_sessions(session, persona_id)
     await repository.delete_persona(session, persona)
+    await announce_change(session, persona_id)
 
 
 async def upsert_persona(session: AsyncSession, data: PersonaCreate) -> Outcome:
@@ -73,9 +75,15 @@ def _fields(persona: Persona) -> dict[str, object]:
     return {name: getattr(persona, name) for name in PersonaUpdate.model_fields}
 
 
+async def announce_change(session: AsyncSession, persona_id: str) -> None:
+    """Every process drops its cached profile of the persona when this transaction commits."""
+    await announce(session, f"persona:{persona_id}")
+
+
 async def _replace(session: AsyncSession, persona: Persona, data: PersonaUpdate) -> None:
     for name, value in data.model_dump(exclude={"id"}).items():
         setattr(persona, name, value)
     await session.flush()
+    await announce_change(session, persona.id)
     # updated_at is set by the database: read it back.
     await session.refresh(persona)

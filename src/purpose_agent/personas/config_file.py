@@ -30,6 +30,7 @@ FIELD_ORDER = (
     "name",
     "description",
     "instructions",
+    "retrieval",
     "knowledge_category",
     "temperature",
     "max_tokens",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
 
 from purpose_agent.auth import audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
@@ -12,9 +12,18 @@ from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.problems import problem_responses
 from purpose_agent.personas import commands, queries
 from purpose_agent.personas.errors import PersonaExists, PersonaHasSessions, PersonaNotFound
+from purpose_agent.personas.profile import ProfileCache
 from purpose_agent.personas.schemas import AgentRead, PersonaCreate, PersonaRead, PersonaUpdate
 
 router = APIRouter(tags=["personas"])
+
+
+def forget_after_commit(request: Request, background: BackgroundTasks, persona_id: str) -> None:
+    """Drop the persona's cached profile now, and again once the write is committed (after the
+    response), so that no chat re-caches the old one in between."""
+    profiles: ProfileCache = request.app.state.profiles
+    profiles.forget(persona_id)
+    background.add_task(profiles.forget, persona_id)
 
 
 @router.get("/api/agents")
@@ -37,10 +46,16 @@ async def get_persona(persona_id: str, session: SessionDep, _: AdminPrincipal) -
 
 @router.post("/api/personas", status_code=201, responses=problem_responses(PersonaExists))
 async def create_persona(
-    data: PersonaCreate, request: Request, response: Response, session: SessionDep, _: AdminPrincipal
+    data: PersonaCreate,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    _: AdminPrincipal,
+    background: BackgroundTasks,
 ) -> PersonaRead:
     """A new persona; its knowledge category need not exist yet."""
     persona = await commands.create_persona(session, data)
+    forget_after_commit(request, background, persona.id)
     await audit.record(session, request, action="persona.create", target=persona.id)
     response.headers["Location"] = f"/api/personas/{persona.id}"
     return persona
@@ -48,10 +63,16 @@ async def create_persona(
 
 @router.put("/api/personas/{persona_id}", responses=problem_responses(PersonaNotFound))
 async def update_persona(
-    persona_id: str, data: PersonaUpdate, request: Request, session: SessionDep, _: AdminPrincipal
+    persona_id: str,
+    data: PersonaUpdate,
+    request: Request,
+    session: SessionDep,
+    _: AdminPrincipal,
+    background: BackgroundTasks,
 ) -> PersonaRead:
     """Replace every field of the persona but its id (a field left out takes its default)."""
     persona = await commands.update_persona(session, persona_id, data)
+    forget_after_commit(request, background, persona.id)
     await audit.record(session, request, action="persona.update", target=persona.id)
     return persona
 
@@ -66,9 +87,11 @@ async def delete_persona(
     request: Request,
     session: SessionDep,
     _: AdminPrincipal,
+    background: BackgroundTasks,
     force: Annotated[bool, Query(description="Also end the persona's live sessions.")] = False,
 ) -> Response:
     """Delete the persona and its sessions; refused (409) while a session is live, unless `force=true`."""
     await commands.delete_persona(session, persona_id, force=force)
+    forget_after_commit(request, background, persona_id)
     await audit.record(session, request, action="persona.delete", target=persona_id, details={"force": force})
-    return Response(status_code=204)
+    return Response(status_code=204, background=background)

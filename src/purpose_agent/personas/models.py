@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Float, Integer, String, Text, func
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Float, Integer, String, Text, func, true
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -15,14 +15,20 @@ PERSONA_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
 
 class Persona(Base):
     __tablename__ = "personas"
-    __table_args__ = (CheckConstraint(f"id ~ '{PERSONA_ID_PATTERN}'", name="id_pattern"),)
+    __table_args__ = (
+        CheckConstraint(f"id ~ '{PERSONA_ID_PATTERN}'", name="id_pattern"),
+        CheckConstraint("NOT retrieval OR knowledge_category IS NOT NULL", name="retrieval_needs_category"),
+    )
 
     id: Mapped[str] = mapped_column(String(63), primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(Text, default="")
     # Style and tone, placed after the fixed answering rules in every prompt.
     instructions: Mapped[str] = mapped_column(Text, default="")
-    knowledge_category: Mapped[str] = mapped_column(String(63), index=True)
+    # Off: a plain assistant (style, model settings, limits) that neither searches nor abstains.
+    retrieval: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The category it answers from; NULL only for a persona with retrieval off.
+    knowledge_category: Mapped[str | None] = mapped_column(String(63), index=True)
     temperature: Mapped[float] = mapped_column(Float, default=0.3)
     max_tokens: Mapped[int] = mapped_column(Integer, default=1024)
     # Provider names tried in order instead of LLM_CHAIN; NULL: the service's chain.

@@ -22,7 +22,7 @@ async def list_personas(session: AsyncSession) -> list[Persona]:
     return list(await session.scalars(select(Persona).order_by(Persona.id)))
 
 
-async def list_agents(session: AsyncSession) -> list[tuple[str, str, str, str]]:
+async def list_agents(session: AsyncSession) -> list[tuple[str, str, str, str | None]]:
     """The id, name, description and category of every persona, by id."""
     rows = await session.execute(
         select(Persona.id, Persona.name, Persona.description, Persona.knowledge_category).order_by(Persona.id)

