@@ -359,3 +359,27 @@ def test_users_are_created_with_a_password_from_stdin_and_can_sign_in(service: S
     assert row is not None
     assert row[:2] == ("operator", "admin")
     assert row[2].startswith("$argon2id$")
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """The child processes of `pid`, with their command lines."""
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+            found.append((int(child), cmdline))
+    return found
+
+
+def test_api_workers_serve_the_port_from_that_many_processes_and_stop_with_ctrl_c(service: Service) -> None:
+    service.env.update(API_WORKERS="2", KNOWLEDGE_SEED_DIR=str(service.workdir / "none"))
+    service.start()
+    assert service.process is not None
+    up_pid = service.process.pid
+    api_workers = [pid for pid, cmdline in _children(up_pid) if "spawn_main" in cmdline]
+    assert len(api_workers) == 2, _children(up_pid)
+    key = printed_admin_key(service.output.read_text())
+    with httpx.Client(base_url=service.base_url, headers={"X-API-Key": key}) as client:
+        assert all(client.get("/api/agents").status_code == 200 for _ in range(20))
+    assert service.interrupt() == 0
+    assert not any(Path(f"/proc/{pid}").exists() for pid in api_workers), "every API process stopped"

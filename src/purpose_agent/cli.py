@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 import uvicorn
@@ -96,22 +96,26 @@ def _check_embedder(settings: Settings) -> None:
 
 def _serve(settings: Settings, host: str | None, port: int | None, *, check_embedder: bool = True) -> None:
     from purpose_agent.app import create_app
+    from purpose_agent.asgi import FACTORY
 
     if check_embedder:
         _check_embedder(settings)
-    config = uvicorn.Config(
-        create_app(settings),
-        host=host or settings.host,
-        port=port or settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=False,
+    options: dict[str, Any] = {
+        "host": host or settings.host,
+        "port": port or settings.port,
+        "log_config": None,
+        "access_log": False,
+        "server_header": False,
         # Client addresses from X-Forwarded-For are trusted only from configured proxies (security issue).
-        proxy_headers=False,
-    )
+        "proxy_headers": False,
+    }
     # uvicorn re-raises Ctrl-C after its graceful shutdown; by then all is closed.
     with contextlib.suppress(KeyboardInterrupt):
-        uvicorn.Server(config).run()
+        if settings.api_workers > 1:
+            # Each worker process builds its own app (pool, embedder, caches) from the environment.
+            uvicorn.run(FACTORY, factory=True, workers=settings.api_workers, **options)
+        else:
+            uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
 
 
 @app.command()
