@@ -6,6 +6,7 @@ port, the API on another free port, stopped by process id at the end.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -58,8 +59,14 @@ class Service:
 
     def start(self) -> None:
         with self.output.open("ab") as sink:
+            # A session of its own: a test that fails is cleaned up with every process `up` started.
             self.process = subprocess.Popen(
-                [COMMAND, "up"], cwd=self.workdir, env=self.env, stdout=sink, stderr=sink
+                [COMMAND, "up"],
+                cwd=self.workdir,
+                env=self.env,
+                stdout=sink,
+                stderr=sink,
+                start_new_session=True,
             )
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:
@@ -82,7 +89,8 @@ class Service:
 
     def kill(self) -> None:
         if self.process is not None:
-            self.process.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(timeout=30)
         self.run("db", "stop")
 

@@ -151,7 +151,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         finally:
             await changes.aclose()
             app.state.inspection.shutdown()
-            await recorder.drain()
+            await recorder.aclose()
             await key_uses.aclose()
             await router.aclose()
             await app.state.embedder.aclose()

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from purpose_agent.llm.backoff import BackoffPolicy
@@ -23,7 +23,7 @@ from purpose_agent.llm.pricing import Price, PriceTable
 from purpose_agent.llm.providers.anthropic import AnthropicProvider
 from purpose_agent.llm.providers.base import Provider, ProviderConfig
 from purpose_agent.llm.providers.openai import OpenAIProvider
-from purpose_agent.llm.recorder import DatabaseRecorder
+from purpose_agent.llm.recorder import DatabaseRecorder, RouteRecord
 from purpose_agent.llm.router import (
     Finished,
     Heartbeat,
@@ -33,7 +33,7 @@ from purpose_agent.llm.router import (
     StreamFailed,
     Token,
 )
-from purpose_agent.llm.types import ChatRequest, Message, Passage
+from purpose_agent.llm.types import ChatRequest, Message, Passage, Usage
 from tests.llm.fake_upstream import FakeUpstream, Fault
 from tests.llm.fakes import reset
 from tests.ports import refused_url
@@ -338,3 +338,23 @@ async def test_usage_rows_survive_a_request_that_failed(
             await session.scalars(select(FailoverEvent).where(FailoverEvent.request_id == request_id))
         ).all()
     assert [(event.provider, event.answered_by) for event in events] == [("openai", None)]
+
+
+async def test_records_queue_and_are_written_together_and_past_the_bound_they_are_counted_not_kept(
+    engine: AsyncEngine,
+) -> None:
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    recorder = DatabaseRecorder(sessionmaker, max_queued=3)
+    prefix = f"batch-{uuid.uuid4().hex[:8]}-"
+    for number in range(5):
+        recorder.submit(RouteRecord(f"{prefix}{number}", (), "openai/gpt-4o", Usage(3, 2), 0.0, 1.0))
+    await recorder.aclose()
+    async with sessionmaker() as session, session.begin():
+        written = (
+            await session.scalars(
+                select(UsageRecord.request_id).where(UsageRecord.request_id.startswith(prefix))
+            )
+        ).all()
+        await session.execute(delete(UsageRecord).where(UsageRecord.request_id.startswith(prefix)))
+    assert sorted(written) == [f"{prefix}{number}" for number in range(3)]
+    assert recorder.dropped == 2

@@ -1,19 +1,23 @@
 """Write what each routed request did: failover events and usage, in PostgreSQL and in the logs.
 
-Records are written in their own short transaction, apart from the request's: a request that
-ends in an error still leaves its failover rows. They are written in the background so that the
-answer does not wait for them; `drain()` at shutdown waits for those still pending.
+Records are written apart from the request's transaction: a request that ends in an error still
+leaves its failover rows. The answer never waits for them: they queue in memory (bounded; past the
+bound they are dropped, counted and logged, as they are when the database refuses a batch), and one
+background writer stores whatever has queued in one short transaction, so under load many requests
+share each round trip. `aclose()` at shutdown writes what is still queued.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.kit.background import BackgroundLoop
 from purpose_agent.llm.errors import Attempt
 from purpose_agent.llm.models import FailoverEvent, UsageRecord
 from purpose_agent.llm.types import Usage
@@ -53,8 +57,8 @@ def log_route(record: RouteRecord) -> None:
     )
 
 
-async def write_route(session: AsyncSession, record: RouteRecord) -> None:
-    """Add the failover rows and the usage row of one request to `session`."""
+def add_route(session: AsyncSession, record: RouteRecord) -> None:
+    """Add the failover rows and the usage row of one request to `session` (written at its commit)."""
     session.add_all(
         FailoverEvent(
             request_id=record.request_id,
@@ -79,31 +83,61 @@ async def write_route(session: AsyncSession, record: RouteRecord) -> None:
             failed_attempts=len(record.attempts),
         )
     )
-    await session.flush()
 
 
 class DatabaseRecorder:
-    """Writes each record in the background, in a transaction of its own."""
+    """Queues each record and writes the queue in batches, each batch in a transaction of its own."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        *,
+        max_queued: int = 10_000,
+        batch_size: int = 500,
+    ) -> None:
         self.sessionmaker = sessionmaker
-        self._pending: set[asyncio.Task[None]] = set()
+        self.max_queued = max_queued
+        self.batch_size = batch_size
+        self.dropped = 0
+        self._queued: deque[RouteRecord] = deque()
+        self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()
+        self._writer = BackgroundLoop(self._run)
 
     def submit(self, record: RouteRecord) -> None:
         log_route(record)
-        task = asyncio.get_running_loop().create_task(self._write(record))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-
-    async def _write(self, record: RouteRecord) -> None:
-        try:
-            async with self.sessionmaker() as session, session.begin():
-                await write_route(session, record)
-        except Exception:
-            # Losing a usage row must never fail an answer that was already given.
-            log.exception("llm_route_not_recorded")
+        if len(self._queued) >= self.max_queued:
+            self._drop(1, "queue_full")
+            return
+        self._queued.append(record)
+        self._writer.start()
+        self._wake.set()
 
     async def drain(self) -> None:
-        """Wait for every record still being written."""
-        if self._pending:
-            await asyncio.gather(*self._pending, return_exceptions=True)
+        """Write every queued record now."""
+        async with self._writing:
+            while self._queued:
+                batch = [self._queued.popleft() for _ in range(min(self.batch_size, len(self._queued)))]
+                try:
+                    async with self.sessionmaker() as session, session.begin():
+                        for record in batch:
+                            add_route(session, record)
+                except Exception:
+                    # Losing usage rows must never fail an answer that was already given.
+                    log.exception("llm_route_not_recorded", records=len(batch))
+                    self._drop(len(batch), "write_failed")
+
+    async def aclose(self) -> None:
+        """Stop the writer and write what is still queued."""
+        await self._writer.aclose()
+        await self.drain()
+
+    async def _run(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await self.drain()
+
+    def _drop(self, count: int, why: str) -> None:
+        self.dropped += count
+        log.warning("llm_route_records_dropped", records=count, reason=why, dropped_in_all=self.dropped)
