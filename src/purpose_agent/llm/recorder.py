@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import structlog
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.background import BackgroundLoop
@@ -57,32 +58,34 @@ def log_route(record: RouteRecord) -> None:
     )
 
 
-def add_route(session: AsyncSession, record: RouteRecord) -> None:
-    """Add the failover rows and the usage row of one request to `session` (written at its commit)."""
-    session.add_all(
-        FailoverEvent(
-            request_id=record.request_id,
-            provider=attempt.provider,
-            model=attempt.model,
-            reason=attempt.reason.value,
-            detail=attempt.detail[:500],
-            status=attempt.status,
-            latency_ms=attempt.latency_ms,
-            answered_by=record.model_used,
-        )
+def failover_rows(record: RouteRecord) -> list[dict[str, object]]:
+    """The failover rows of one request: one per failed attempt."""
+    return [
+        {
+            "request_id": record.request_id,
+            "provider": attempt.provider,
+            "model": attempt.model,
+            "reason": attempt.reason.value,
+            "detail": attempt.detail[:500],
+            "status": attempt.status,
+            "latency_ms": attempt.latency_ms,
+            "answered_by": record.model_used,
+        }
         for attempt in record.attempts
-    )
-    session.add(
-        UsageRecord(
-            request_id=record.request_id,
-            model_used=record.model_used,
-            prompt_tokens=record.usage.prompt_tokens,
-            completion_tokens=record.usage.completion_tokens,
-            cost_usd=record.cost_usd,
-            latency_ms=record.latency_ms,
-            failed_attempts=len(record.attempts),
-        )
-    )
+    ]
+
+
+def usage_row(record: RouteRecord) -> dict[str, object]:
+    """The usage row of one request."""
+    return {
+        "request_id": record.request_id,
+        "model_used": record.model_used,
+        "prompt_tokens": record.usage.prompt_tokens,
+        "completion_tokens": record.usage.completion_tokens,
+        "cost_usd": record.cost_usd,
+        "latency_ms": record.latency_ms,
+        "failed_attempts": len(record.attempts),
+    }
 
 
 class DatabaseRecorder:
@@ -118,10 +121,13 @@ class DatabaseRecorder:
         async with self._writing:
             while self._queued:
                 batch = [self._queued.popleft() for _ in range(min(self.batch_size, len(self._queued)))]
+                failovers = [row for record in batch for row in failover_rows(record)]
                 try:
                     async with self.sessionmaker() as session, session.begin():
-                        for record in batch:
-                            add_route(session, record)
+                        # Core inserts of plain rows, many at once: no ORM objects to track.
+                        await session.execute(insert(UsageRecord), [usage_row(record) for record in batch])
+                        if failovers:
+                            await session.execute(insert(FailoverEvent), failovers)
                 except Exception:
                     # Losing usage rows must never fail an answer that was already given.
                     log.exception("llm_route_not_recorded", records=len(batch))
