@@ -4,7 +4,7 @@ Run by hand (never part of the test suite), as root on a machine with Debian's p
 
     .venv/bin/python bench/gateway.py [--duration 10] [--connections 1,4,16,64] [--delays 0,500]
         [--targets direct,litellm,ours-gateway,ours-rag] [--skip-capacity] [--streams 1000]
-        [--api-workers 1] [--out bench/results/gateway.json]
+        [--api-workers 1] [--warmup 2] [--data-dir .data/bench] [--out bench/results/gateway.json]
 
 Everything runs on 127.0.0.1 against one fake upstream: our own nginx (Debian's nginx-light with the
 echo module, installed with apt-get on first use, its service kept from starting) answering an
@@ -20,12 +20,15 @@ named in the model (`fake-d500`: 500 ms). Targets, each driven by wrk (closed lo
 Overhead is a target's p50/p99 minus direct's at the same connections and delay. CPU ms per request
 is utime+stime of the gateway's process tree (for ours also the PostgreSQL server's) over the cell,
 divided by the requests served. A capacity run then opens 1,000 concurrent streamed requests
-against a 2 s upstream and records errors and time to first content chunk.
+against a 2 s upstream (direct, then LiteLLM and ours if among the targets; ours on one API process,
+retrieval off unless the persona field is missing) and records errors and time to first content chunk.
 
 Our service runs from the working tree with the embedded PostgreSQL in DATA_DIR (`--data-dir`,
 default .data/bench, on a free port), so the bench never touches the development database.
 On 2 cores, nginx, wrk and the stream client share one core and the gateway under test has the
-other. Prints tables and writes bench/results/gateway.json.
+other. Each cell also reports how busy each core was and `other %`: CPU that none of the measured
+processes spent (another program running meanwhile makes the figures unreliable). Prints tables and
+writes bench/results/gateway.json; a default run takes about 8 minutes.
 """
 
 from __future__ import annotations
@@ -1063,7 +1066,7 @@ def run(
     skipped: dict[str, str] = report["skipped"]
 
     litellm = None
-    if "litellm" in targets or not args.skip_capacity:
+    if "litellm" in targets:
         try:
             litellm = start_litellm(
                 processes, workdir, cores.gateway, upstream_port, {*delays, *capacity_delays}
@@ -1082,7 +1085,7 @@ def run(
                 print(tail)
 
     ours = None
-    if any(name.startswith("ours") for name in targets) or not args.skip_capacity:
+    if any(name.startswith("ours") for name in targets):
         ours = Ours(
             processes, workdir, cores.gateway, args.data_dir.resolve(), upstream_port, args.api_workers
         )

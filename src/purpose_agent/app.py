@@ -21,6 +21,7 @@ from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
 from purpose_agent.chat.service import ChatDeps
 from purpose_agent.composition import (
+    API_EMBEDDER_THREADS,
     build_router,
     change_handlers,
     embedder_from,
@@ -106,7 +107,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         app.state.sessionmaker = create_sessionmaker(db_engine)
         app.state.redis = redis
         router, recorder = build_router(settings, redis, app.state.sessionmaker)
-        app.state.embedder = embedder_from(settings)
+        app.state.embedder = embedder_from(settings, threads=API_EMBEDDER_THREADS)
         app.state.upload_max_bytes = settings.upload_max_bytes
         # Type detection and digests of uploads: off the event loop, a few at a time.
         app.state.inspection = BoundedExecutor("inspect", workers=1, max_queued=INSPECTIONS_QUEUED)

@@ -107,6 +107,7 @@ async def test_a_question_outside_the_knowledge_abstains_without_calling_any_pro
 
 
 async def test_a_failing_provider_is_failed_over_and_the_answer_says_which_model(
+    app: FastAPI,
     user_client: AsyncClient,
     kettle: Persona,
     openai_fake: FakeUpstream,
@@ -118,6 +119,7 @@ async def test_a_failing_provider_is_failed_over_and_the_answer_says_which_model
     assert body["model_used"] == "anthropic/claude-test"
     assert len(anthropic_fake.requests) == 1
     await session.commit()  # the recorder writes from its own session: let it see the test's rows
+    await app.state.llm_router.recorder.drain()  # records are written in batches, off the request
     events = (await session.scalars(select(FailoverEvent).where(FailoverEvent.provider == "openai"))).all()
     assert [(e.reason, e.answered_by) for e in events][-1] == ("server_error", "anthropic/claude-test")
 

@@ -32,7 +32,6 @@ from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
 from purpose_agent.llm.errors import AllProvidersFailed
 from purpose_agent.llm.router import LLMRouter, RoutedAnswer
 from purpose_agent.llm.types import ChatRequest, Passage, Usage
-from purpose_agent.personas.models import Persona
 from purpose_agent.personas.profile import AgentProfile, ProfileCache
 
 ABSTENTION = (
@@ -188,10 +187,7 @@ async def remember(
     count = deps.embedder.count_tokens
     details: dict[str, Any] = answer.model_dump(mode="json", include={"citations", "model_used", "usage"})
     async with sessionmaker() as session, session.begin():
-        # Shared lock: a persona being deleted meanwhile either waits for this session or refuses it.
-        if await session.get(Persona, prepared.persona.id, with_for_update={"read": True}) is None:
-            raise AgentNotFound(f"The agent '{prepared.persona.id}' was deleted while it answered.")
-        await sessions.record_exchange(
+        stored = await sessions.record_exchange(
             session,
             session_id=prepared.session_id,
             principal=prepared.principal,
@@ -202,6 +198,8 @@ async def remember(
             now=now,
             lifetime=deps.session_lifetime,
         )
+    if not stored:
+        raise AgentNotFound(f"The agent '{prepared.persona.id}' was deleted while it answered.")
 
 
 async def ask(

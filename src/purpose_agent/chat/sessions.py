@@ -12,7 +12,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+import orjson
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.auth.principal import Principal
@@ -67,6 +68,32 @@ async def turns(session: AsyncSession, session_id: uuid.UUID) -> list[Turn]:
     return turns
 
 
+# One round trip for the whole exchange: the persona is locked for share (a persona being deleted
+# meanwhile either waits for this write or refuses it), the session is created or slid forward, and
+# both messages are added. No row comes back when the persona is gone.
+_STORE_EXCHANGE = text(
+    """
+    WITH persona AS (
+        SELECT id FROM personas WHERE id = :agent_id FOR SHARE
+    ), stored_session AS (
+        INSERT INTO chat_sessions (id, principal, agent_id, created_at, last_message_at, expires_at)
+        SELECT :session_id, :principal, persona.id, :now, :now, :expires_at FROM persona
+        ON CONFLICT (id) DO UPDATE
+            SET last_message_at = excluded.last_message_at, expires_at = excluded.expires_at
+        RETURNING id
+    )
+    INSERT INTO chat_messages (session_id, role, content, token_count, details, created_at)
+    SELECT stored_session.id, message.role, message.content, message.token_count, message.details, :now
+    FROM stored_session, (
+        VALUES (1, 'user', CAST(:question AS text), CAST(:question_tokens AS int), CAST(NULL AS jsonb)),
+               (2, 'assistant', CAST(:answer AS text), CAST(:answer_tokens AS int), CAST(:details AS jsonb))
+    ) AS message (position, role, content, token_count, details)
+    ORDER BY message.position
+    RETURNING chat_messages.id
+    """
+)
+
+
 async def record_exchange(
     session: AsyncSession,
     *,
@@ -78,29 +105,25 @@ async def record_exchange(
     details: dict[str, Any],
     now: datetime,
     lifetime: timedelta,
-) -> ChatSession:
-    """Store one question and its answer, creating the session on its first exchange; flushed."""
-    chat_session = await session.get(ChatSession, session_id, with_for_update=True)
-    if chat_session is None:
-        chat_session = ChatSession(id=session_id, principal=principal.id, agent_id=agent_id, created_at=now)
-        session.add(chat_session)
-    chat_session.last_message_at = now
-    chat_session.expires_at = now + lifetime
-    await session.flush()
-    session.add_all(
-        [
-            ChatMessage(session_id=session_id, role="user", content=question[0], token_count=question[1]),
-            ChatMessage(
-                session_id=session_id,
-                role="assistant",
-                content=answer[0],
-                token_count=answer[1],
-                details=details,
-            ),
-        ]
+) -> bool:
+    """Store one question and its answer, creating the session on its first exchange; False when the
+    agent no longer exists (nothing is stored then)."""
+    stored = await session.execute(
+        _STORE_EXCHANGE,
+        {
+            "agent_id": agent_id,
+            "session_id": session_id,
+            "principal": principal.id,
+            "now": now,
+            "expires_at": now + lifetime,
+            "question": question[0],
+            "question_tokens": question[1],
+            "answer": answer[0],
+            "answer_tokens": answer[1],
+            "details": orjson.dumps(details).decode(),
+        },
     )
-    await session.flush()
-    return chat_session
+    return len(stored.all()) == 2
 
 
 async def end_session(

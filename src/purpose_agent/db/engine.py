@@ -13,11 +13,16 @@ def create_engine(
     url: str, *, pool_size: int, connect_timeout: float, pool_timeout: float = 30.0
 ) -> AsyncEngine:
     """An async engine on psycopg 3 whose connections give up after `connect_timeout` seconds, and whose
-    callers give up waiting for a free connection after `pool_timeout` (a 503 problem on the API)."""
+    callers give up waiting for a free connection after `pool_timeout` (a 503 problem on the API).
+
+    `pool_size` connections at most, kept open: no overflow, because overflow connections are closed
+    when handed back, and under steady load that meant a new connection (a PostgreSQL process) every
+    few requests. Transactions are short (none spans a model call), so requests wait for a free
+    connection briefly instead."""
     return create_async_engine(
         url,
         pool_size=pool_size,
-        max_overflow=pool_size,
+        max_overflow=0,
         pool_timeout=pool_timeout,
         pool_pre_ping=True,
         connect_args={"connect_timeout": max(1, round(connect_timeout))},

@@ -134,11 +134,17 @@ async def search_chunks(
         raise ValueError("vector and hybrid search need the query's embedding")
     # Settings local to this transaction: enough candidates for recall, and iterative scans so that
     # a category filter still yields `candidates` rows from the HNSW index.
-    await session.execute(text(f"SET LOCAL hnsw.ef_search = {max(EF_SEARCH, top_k * 2)}"))
     # A cached generic plan is made without the LIMIT and the category, and then scans every row
     # instead of the HNSW index (seen after psycopg prepares the statement on its fifth use).
-    await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
-    await session.execute(text("SET LOCAL hnsw.iterative_scan = relaxed_order"))
+    # All three in one round trip (set_config with is_local: as SET LOCAL).
+    await session.execute(
+        text(
+            "SELECT set_config('hnsw.ef_search', :ef_search, true),"
+            " set_config('plan_cache_mode', 'force_custom_plan', true),"
+            " set_config('hnsw.iterative_scan', 'relaxed_order', true)"
+        ),
+        {"ef_search": str(max(EF_SEARCH, top_k * 2))},
+    )
     rows = await session.execute(
         text(_statement(mode, dimension)),
         {

@@ -21,6 +21,7 @@ def build_embedder(
     api_key: str | None = None,
     dimension: int | None = None,
     max_tokens: int = 256,
+    threads: int = 2,
 ) -> Embedder:
     """The embedder of `kind`; a vendor kind without `model` gets that vendor's usual embedding model."""
     # Each branch imports its own module: ONNX Runtime and the vendor SDKs are slow to import and weigh
@@ -32,7 +33,7 @@ def build_embedder(
             raise ValueError(f"the local embedder has one model, {NAME}; use another kind for {model!r}")
         if dimension not in (None, DIMENSION):
             raise ValueError(f"the local embedder's vectors have {DIMENSION} dimensions, not {dimension}")
-        return LocalEmbedder(max_tokens=max_tokens)
+        return LocalEmbedder(max_tokens=max_tokens, threads=threads)
     if kind not in KINDS:
         raise ValueError(f"unknown embedder kind {kind!r}; known kinds: {', '.join(KINDS)}")
     default_model, default_dimension = _DEFAULT_MODELS[kind]
