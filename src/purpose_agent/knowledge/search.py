@@ -176,4 +176,4 @@ async def search_chunks(
 
 
 def _vector_literal(values: Sequence[float]) -> str:
-    return "[" + ",".join(repr(float(value)) for value in values) + "]"
+    return "[" + ",".join(map(str, values)) + "]"
