@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -249,3 +250,34 @@ async def test_a_full_pool_is_a_503_problem_with_retry_after(
     assert refused.headers["content-type"] == "application/problem+json"
     assert refused.headers["retry-after"] == "1"
     assert refused.json()["type"] == "/problems/database-busy"
+
+
+async def test_a_client_that_leaves_mid_stream_stops_the_model_call_and_nothing_is_stored(
+    deployment: Deployment, openai_fake: FakeUpstream
+) -> None:
+    openai_fake.reply.chunks = ["word "] * 400
+    openai_fake.reply.chunk_delay = 0.05  # 20 s in all, unless the caller leaves
+    question = {"agent_id": RAG, "question": "How long is the heating element covered?"}
+    async with (
+        deployment.client(1) as client,
+        client.stream("POST", "/api/chat/stream", json=question) as response,
+    ):
+        assert response.status_code == 200
+        lines = response.aiter_lines()
+        meta = json.loads([await anext(lines) for _ in range(2)][1].removeprefix("data: "))
+        tokens = 0
+        async for line in lines:
+            tokens += line.startswith("event: token")
+            if tokens == 3:
+                break  # the client goes away mid-answer
+    for _ in range(100):
+        if openai_fake.abandoned:
+            break
+        await asyncio.sleep(0.05)
+    assert openai_fake.abandoned == 1, "the upstream stream was closed, not read to its end"
+    await asyncio.sleep(0.5)
+    async with deployment.sessionmaker() as session:
+        stored = await session.scalar(
+            text("SELECT count(*) FROM chat_sessions WHERE id = :id"), {"id": uuid.UUID(meta["session_id"])}
+        )
+    assert stored == 0, "an answer never finished is never stored"

@@ -64,8 +64,9 @@ class Reply:
     chunks: list[str] = field(default_factory=lambda: ["Hello", " from", " the", " fake", "."])
     prompt_tokens: int = 11
     completion_tokens: int = 5
-    # Seconds to wait before the first chunk (slow first token).
+    # Seconds to wait before the first chunk (slow first token), and between chunks of a stream.
     first_chunk_delay: float = 0.0
+    chunk_delay: float = 0.0
 
 
 class VendorWire(Protocol):
@@ -104,6 +105,8 @@ class FakeUpstream:
         self._faulted = 0
         self._held = 0
         self._gathered: asyncio.Event | None = None
+        # Streams whose client went away before the last chunk.
+        self.abandoned = 0
 
     @property
     def held(self) -> int:
@@ -177,13 +180,20 @@ class FakeUpstream:
         return True
 
     async def _stream(self, chunks: list[bytes], limit: int | None) -> AsyncIterator[bytes]:
-        if self.reply.first_chunk_delay:
-            await asyncio.sleep(self.reply.first_chunk_delay)
-        for position, chunk in enumerate(chunks):
-            if limit is not None and position >= limit:
-                raise _Cut("the fake drops the connection mid-stream")
-            yield chunk
-            await asyncio.sleep(0)
+        finished = False
+        try:
+            if self.reply.first_chunk_delay:
+                await asyncio.sleep(self.reply.first_chunk_delay)
+            for position, chunk in enumerate(chunks):
+                if limit is not None and position >= limit:
+                    finished = True
+                    raise _Cut("the fake drops the connection mid-stream")
+                yield chunk
+                await asyncio.sleep(self.reply.chunk_delay)
+            finished = True
+        finally:
+            if not finished:
+                self.abandoned += 1
 
     def _app(self) -> Starlette:
         routes = [Route(path, self._handle, methods=["POST", "GET"]) for path in self.wire.paths]

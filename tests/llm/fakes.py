@@ -35,3 +35,5 @@ def reset(*fakes: FakeUpstream) -> None:
         fake.requests.clear()
         fake.set_fault(Fault())
         fake.reply.first_chunk_delay = 0.0
+        fake.reply.chunk_delay = 0.0
+        fake.abandoned = 0
