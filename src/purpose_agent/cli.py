@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import resource
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -100,6 +101,7 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, check_embe
 
     if check_embedder:
         _check_embedder(settings)
+    _raise_open_files_limit()
     options: dict[str, Any] = {
         "host": host or settings.host,
         "port": port or settings.port,
@@ -116,6 +118,15 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, check_embe
             uvicorn.run(FACTORY, factory=True, workers=settings.api_workers, **options)
         else:
             uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
+
+
+def _raise_open_files_limit() -> None:
+    """Allow as many open files as the system lets this process have: each stream holds a client's
+    connection and a provider's, and the usual soft limit of 1,024 stops a busy server at 500 streams."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 @app.command()

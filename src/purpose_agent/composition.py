@@ -54,6 +54,7 @@ def provider_configs(settings: Settings) -> list[ProviderConfig]:
                 connect_timeout=provider.connect_timeout_seconds,
                 read_timeout=provider.read_timeout_seconds,
                 max_retries=provider.max_retries,
+                max_connections=provider.max_connections,
                 options=options,
             )
         )

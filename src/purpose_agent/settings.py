@@ -92,6 +92,8 @@ class ProviderSettings(BaseSettings):
     connect_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5.0
     read_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
+    # Connections open to the provider at once, per API process (streams hold one each).
+    max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000
     # The built-in local provider only: a GGUF file instead of the bundled SmolLM2.
     model_path: str | None = None
     # The built-in local provider only: generations that may wait for the one running (one at a

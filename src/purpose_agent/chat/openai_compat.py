@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -73,13 +73,14 @@ class CompletionRequest(BaseModel):
             raise ValueError(f"the question is longer than {QUESTION_MAX} characters")
         return self
 
-    def history(self) -> list[Turn]:
+    def history(self, count_tokens: Callable[[str], int]) -> list[Turn]:
+        """The earlier exchanges, measured in the embedder's tokens as stored sessions are."""
         turns, pending = [], None
         for message in self.messages[:-1]:
             if message.role == "user":
                 pending = message.text
             elif message.role == "assistant" and pending is not None:
-                turns.append(Turn(pending, message.text, (len(pending) + len(message.text)) // 4))
+                turns.append(Turn(pending, message.text, count_tokens(pending) + count_tokens(message.text)))
                 pending = None
         return turns
 
@@ -130,7 +131,7 @@ async def chat_completions(
         agent_id=data.model,
         question=data.messages[-1].text.strip(),
         now=now,
-        history=data.history(),
+        history=data.history(deps.embedder.count_tokens),
         caller_instructions=data.caller_instructions(),
         temperature=data.temperature,
         max_tokens=data.max_completion_tokens or data.max_tokens,

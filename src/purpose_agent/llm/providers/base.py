@@ -12,6 +12,10 @@ from purpose_agent.llm.types import ChatRequest, Completion, StreamPart
 _Client = TypeVar("_Client")
 
 
+# Connections kept open between requests, per provider: enough for a steady load, not one per burst.
+IDLE_CONNECTIONS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class ProviderConfig:
     """What an adapter needs: where to call, with which key and model, and how long to wait."""
@@ -23,7 +27,14 @@ class ProviderConfig:
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
     max_retries: int = 2
+    # Connections open to the provider at once: as many as answers in flight (streams hold theirs
+    # for the whole answer); past it, a request waits for one inside its deadline.
+    max_connections: int = 1000
     options: dict[str, str] = field(default_factory=dict)
+
+    def connection_limits(self) -> tuple[int, int]:
+        """(at most open, at most kept idle between requests)."""
+        return self.max_connections, min(self.max_connections, IDLE_CONNECTIONS)
 
 
 @runtime_checkable

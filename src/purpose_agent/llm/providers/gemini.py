@@ -47,8 +47,12 @@ class GeminiProvider(ConfiguredProvider):
         # One load of the CA bundle, shared with the sync pool the SDK builds alongside (a load is ~50 ms).
         tls = httpx.create_ssl_context()
         # Our own httpx client, so the SDK cannot pick httpx2 or aiohttp (whose errors we would not know).
+        most, idle = config.connection_limits()
         self._http = httpx.AsyncClient(
-            verify=tls, timeout=self._timeout, event_hooks={"request": [self._apply_timeouts]}
+            verify=tls,
+            timeout=self._timeout,
+            limits=httpx.Limits(max_connections=most, max_keepalive_connections=idle),
+            event_hooks={"request": [self._apply_timeouts]},
         )
         self._client = genai.Client(
             vertexai=False,  # never Vertex: no project, location or Application Default Credentials lookup

@@ -56,6 +56,10 @@ class OllamaProvider(ConfiguredProvider):
             host=config.base_url,
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             headers=headers,
+            limits=httpx.Limits(
+                max_connections=config.connection_limits()[0],
+                max_keepalive_connections=config.connection_limits()[1],
+            ),
             event_hooks={"response": [_catch_rate_limit]},
         )
 

@@ -41,7 +41,9 @@ class OpenAIProvider(ConfiguredProvider):
     def __init__(self, config: ProviderConfig) -> None:
         super().__init__(config)
         timeout = httpx2.Timeout(config.read_timeout, connect=config.connect_timeout)
-        self._http = httpx2.AsyncClient(timeout=timeout)
+        most, idle = config.connection_limits()
+        limits = httpx2.Limits(max_connections=most, max_keepalive_connections=idle)
+        self._http = httpx2.AsyncClient(timeout=timeout, limits=limits)
         self._client = openai.AsyncOpenAI(
             api_key=config.api_key or _NO_KEY,
             base_url=config.base_url,
