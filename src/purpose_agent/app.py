@@ -9,7 +9,6 @@ from datetime import timedelta
 import structlog
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from purpose_agent import __version__
@@ -26,6 +25,7 @@ from purpose_agent.composition import (
     change_handlers,
     embedder_from,
     login_throttle,
+    redis_client,
     token_service,
 )
 from purpose_agent.db.engine import create_engine, create_sessionmaker
@@ -100,7 +100,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
             connect_timeout=settings.database_connect_timeout_seconds,
             pool_timeout=settings.database_pool_timeout_seconds,
         )
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        redis = redis_client(settings)
         if redis is None:
             log.warning("redis_not_configured", detail="shared counters stay in this process only")
         app.state.engine = db_engine
@@ -158,7 +158,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
             await app.state.embedder.aclose()
             await rate_limiter.aclose()
             if redis is not None:
-                await redis.aclose()
+                await redis.aclose(close_connection_pool=True)  # a pool we built: ours to close
             if owned_engine:
                 await db_engine.dispose()
             log.info("stopped")

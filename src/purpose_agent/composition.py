@@ -9,7 +9,7 @@ from collections.abc import Callable
 
 import procrastinate
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.audit_tasks import audit_retention_blueprint
@@ -26,7 +26,13 @@ from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
 from purpose_agent.knowledge.tasks import IngestionJobPolicy, ingestion_blueprint
 from purpose_agent.llm.backoff import BackoffPolicy
-from purpose_agent.llm.breaker import BreakerPolicy, BreakerStore, MemoryBreakers, RedisBreakers
+from purpose_agent.llm.breaker import (
+    BreakerPolicy,
+    BreakerStore,
+    FallbackBreakers,
+    MemoryBreakers,
+    RedisBreakers,
+)
 from purpose_agent.llm.pricing import Price, PriceTable
 from purpose_agent.llm.providers.base import Provider, ProviderConfig
 from purpose_agent.llm.recorder import DatabaseRecorder
@@ -81,7 +87,16 @@ def build_router(
     configs = provider_configs(settings)
     built = providers if providers is not None else [build_provider(config) for config in configs]
     policy = breaker_policy(settings)
-    breakers: BreakerStore = RedisBreakers(redis, policy) if redis is not None else MemoryBreakers(policy)
+    breakers: BreakerStore = (
+        FallbackBreakers(
+            RedisBreakers(redis, policy),
+            MemoryBreakers(policy),
+            timeout=settings.redis_timeout_seconds,
+            retry_after=settings.rate_limit_redis_retry_seconds,
+        )
+        if redis is not None
+        else MemoryBreakers(policy)
+    )
     recorder = DatabaseRecorder(sessionmaker)
     router = LLMRouter(
         built,
@@ -229,3 +244,18 @@ def change_handlers(
         profiles.clear()
 
     return on_change, on_gap
+
+
+def redis_client(settings: Settings) -> Redis | None:
+    """The app's Redis (None without REDIS_URL): a bounded pool that waits for a free connection, and
+    timeouts on every call, so a Redis that is full, down or hanging costs a bounded wait, never a hang."""
+    if not settings.redis_url:
+        return None
+    pool = BlockingConnectionPool.from_url(
+        settings.redis_url,
+        max_connections=settings.redis_max_connections,
+        timeout=settings.redis_timeout_seconds,
+        socket_timeout=settings.redis_timeout_seconds,
+        socket_connect_timeout=settings.redis_timeout_seconds,
+    )
+    return Redis(connection_pool=pool)

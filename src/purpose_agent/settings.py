@@ -158,6 +158,10 @@ class Settings(SecretsConfig, BaseSettings):
 
     # Empty means: no Redis; counters stay in memory of one process.
     redis_url: str = ""
+    # Connections per process, and how long one call (or the wait for a free connection) may take
+    # before the breakers and limits fall back to this process's memory.
+    redis_max_connections: Annotated[int, Field(ge=1, le=10_000)] = 200
+    redis_timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 1.0
 
     # Rate limits in the `limits` notation ("20/minute", "300 per hour", several joined by ";").
     rate_limit_enabled: bool = True

@@ -5,19 +5,24 @@ from __future__ import annotations
 import uuid
 from datetime import timedelta
 
+from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from purpose_agent.app import create_app
 from purpose_agent.chat.models import ChatMessage, ChatSession
 from purpose_agent.chat.prompt import RULES
 from purpose_agent.chat.service import ABSTENTION
 from purpose_agent.chat.tasks import delete_expired_sessions
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.llm.models import FailoverEvent
+from purpose_agent.llm.types import ChatRequest, Message
 from purpose_agent.personas.models import Persona
+from purpose_agent.settings import ProviderSettings, Settings
 from tests.chat.conftest import AppFactory, create_persona, sent_messages
+from tests.conftest import api_client
 from tests.llm.fake_upstream import FakeUpstream, Fault
 
 WARRANTY = "How long is the heating element covered?"
@@ -149,6 +154,45 @@ async def test_every_provider_down_gives_quoted_passages_or_with_extractive_off_
         ("openai", "server_error", 503),
         ("anthropic", "server_error", 503),
     ]
+    assert response.headers["retry-after"] == "10"
+
+
+async def test_a_full_local_model_queue_is_a_503_problem_with_retry_after(
+    settings: Settings,
+    engine: AsyncEngine,
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+    kettle: Persona,
+    user_key: str,
+) -> None:
+    changes = {
+        "llm_chain": "local",
+        "llm_providers": {"local": ProviderSettings(_env_file=None, max_queued=0)},
+        "llm_extractive_fallback": False,
+    }
+    application = create_app(settings.model_copy(update=changes), engine=engine)
+    async with LifespanManager(application):
+        application.state.sessionmaker = test_sessionmaker
+        local = application.state.llm_router.providers["local"]
+        busy = local.stream(
+            ChatRequest(
+                messages=(Message("user", "Write the numbers from 1 to 1000."),),
+                temperature=0,
+                max_tokens=800,
+            )
+        )
+        try:
+            await anext(busy)  # the one generation the model runs at a time
+            async with api_client(application, user_key) as client:
+                response = await client.post(
+                    "/api/chat", json={"agent_id": "kettle-helper", "question": WARRANTY}
+                )
+        finally:
+            await busy.aclose()
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["retry-after"] == "2", "a queue clears in about one answer"
+    problem = response.json()
+    assert [(a["provider"], a["reason"]) for a in problem["attempts"]] == [("local", "busy")]
 
 
 async def test_a_failed_request_leaves_no_message_behind(

@@ -29,6 +29,7 @@ from purpose_agent.auth.models import Role
 from purpose_agent.auth.principal import Principal
 from purpose_agent.auth.tokens import InvalidToken, TokenService, looks_like_jwt
 from purpose_agent.auth.users import active_user, principal_of_user
+from purpose_agent.kit.single_flight import SingleFlight
 
 CACHED_ENTRIES = 10_000
 
@@ -53,6 +54,8 @@ class Authenticator:
         self._users: TTLCache[uuid.UUID, Principal] | None = (
             TTLCache(CACHED_ENTRIES, ttl=cache_seconds) if caching else None
         )
+        self._key_loads: SingleFlight[str, _LiveKey | None] = SingleFlight()
+        self._user_loads: SingleFlight[uuid.UUID, Principal | None] = SingleFlight()
 
     async def principal(
         self, sessionmaker: async_sessionmaker[AsyncSession], secret: str, now: datetime
@@ -65,11 +68,16 @@ class Authenticator:
         digest = keys.digest(secret)
         live = self._keys.get(digest) if self._keys is not None else None
         if live is None:
-            async with sessionmaker() as session:
-                key = await keys.find_live_key(session, digest, now)
-                if key is None:
-                    return None
-                live = _LiveKey(key.id, keys.principal_of(key), key.expires_at)
+
+            async def load() -> _LiveKey | None:
+                async with sessionmaker() as session:
+                    key = await keys.find_live_key(session, digest, now)
+                    return _LiveKey(key.id, keys.principal_of(key), key.expires_at) if key else None
+
+            # Requests that arrive together with one uncached key look it up once.
+            live = await self._key_loads.run(digest, load)
+            if live is None:
+                return None
             if self._keys is not None:
                 self._keys[digest] = live
         if live.expires_at is not None and live.expires_at <= now:
@@ -114,9 +122,13 @@ class Authenticator:
             return None
         if self._users is not None and (cached := self._users.get(user_id)) is not None:
             return cached
-        async with sessionmaker() as session:
-            user = await active_user(session, user_id)
-            principal = principal_of_user(user) if user is not None else None
+
+        async def load() -> Principal | None:
+            async with sessionmaker() as session:
+                user = await active_user(session, user_id)
+                return principal_of_user(user) if user is not None else None
+
+        principal = await self._user_loads.run(user_id, load)
         if principal is not None and self._users is not None:
             self._users[user_id] = principal
         return principal

@@ -7,18 +7,28 @@
 
 Two stores with the same four operations: `MemoryBreakers` for one process, `RedisBreakers` when
 replicas must agree (the state lives in Redis; the half-open probe is claimed with SET NX, so one
-probe passes across all replicas). Failure-rate windows are fixed buckets of `window_seconds`,
+probe passes across all replicas), and `FallbackBreakers`, which uses Redis while it answers and
+this process's memory while it does not. Failure-rate windows are fixed buckets of `window_seconds`,
 counted with atomic increments: no read-modify-write on the hot path.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, TypeVar
 
+import structlog
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = structlog.get_logger("purpose_agent.llm")
+
+T = TypeVar("T")
 
 
 class BreakerState(StrEnum):
@@ -183,3 +193,54 @@ class RedisBreakers:
 
     def _window_ttl(self) -> int:
         return max(1, math.ceil(self.policy.window_seconds * 2))
+
+
+class FallbackBreakers:
+    """Shared breakers while their store answers; this process's own while it does not.
+
+    A Redis that is down, full or slow must not turn into failed answers: a call to the shared
+    store that fails or takes longer than `timeout` is served by the in-memory breakers instead,
+    and the shared store is left alone for `retry_after` seconds before it is tried again. Replicas
+    then judge providers each on its own until Redis is back, which is the best they can do.
+    """
+
+    def __init__(
+        self, shared: BreakerStore, local: BreakerStore, *, timeout: float = 0.5, retry_after: float = 5.0
+    ) -> None:
+        self.shared = shared
+        self.local = local
+        self.timeout = timeout
+        self.retry_after = retry_after
+        self._shared_down_until = 0.0
+
+    @property
+    def degraded(self) -> bool:
+        """True while the shared store is skipped."""
+        return time.monotonic() < self._shared_down_until
+
+    async def acquire(self, name: str, now: float) -> bool:
+        return await self._either(lambda store: store.acquire(name, now))
+
+    async def record_success(self, name: str, now: float) -> None:
+        await self._either(lambda store: store.record_success(name, now))
+
+    async def record_failure(self, name: str, now: float, *, trip: bool = False) -> None:
+        await self._either(lambda store: store.record_failure(name, now, trip=trip))
+
+    async def state(self, name: str, now: float) -> BreakerState:
+        return await self._either(lambda store: store.state(name, now))
+
+    async def _either(self, call: Callable[[BreakerStore], Awaitable[T]]) -> T:
+        if not self.degraded:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await call(self.shared)
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._shared_down_until = time.monotonic() + self.retry_after
+                log.warning(
+                    "breakers_in_memory",
+                    error=type(exc).__name__,
+                    retry_seconds=self.retry_after,
+                    detail="the shared breaker store failed; this process judges providers alone meanwhile",
+                )
+        return await call(self.local)

@@ -97,10 +97,14 @@ class DatabaseRecorder:
         *,
         max_queued: int = 10_000,
         batch_size: int = 500,
+        linger_seconds: float = 0.2,
     ) -> None:
         self.sessionmaker = sessionmaker
         self.max_queued = max_queued
         self.batch_size = batch_size
+        # How long the writer lets records gather after the first: one transaction for all of them,
+        # instead of one per request when requests come one at a time.
+        self.linger_seconds = linger_seconds
         self.dropped = 0
         self._queued: deque[RouteRecord] = deque()
         self._wake = asyncio.Event()
@@ -141,6 +145,7 @@ class DatabaseRecorder:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            await asyncio.sleep(self.linger_seconds)
             self._wake.clear()
             await self.drain()
 

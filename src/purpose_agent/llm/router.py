@@ -362,6 +362,10 @@ class LLMRouter:
 
 
 async def _close(parts: AsyncIterator[StreamPart]) -> None:
+    # A generator still running is inside the `anext` task that `_relay` cancelled on its way out (the
+    # caller went away during a wait): that cancellation ends it and its own cleanup closes its stream.
+    if getattr(parts, "ag_running", False):
+        return
     close = getattr(parts, "aclose", None)
     if close is not None:
         await close()

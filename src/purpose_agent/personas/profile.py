@@ -13,6 +13,7 @@ from datetime import datetime
 from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.kit.single_flight import SingleFlight
 from purpose_agent.personas import repository
 from purpose_agent.personas.models import Persona
 
@@ -59,6 +60,7 @@ class ProfileCache:
         self._profiles: TTLCache[str, AgentProfile] | None = (
             TTLCache(maxsize=CACHED_PERSONAS, ttl=ttl_seconds) if ttl_seconds > 0 else None
         )
+        self._loads: SingleFlight[str, AgentProfile | None] = SingleFlight()
 
     async def get(
         self, sessionmaker: async_sessionmaker[AsyncSession], persona_id: str
@@ -66,9 +68,14 @@ class ProfileCache:
         """The persona's profile, read in a transaction of its own when not cached; None when unknown."""
         if self._profiles is not None and (found := self._profiles.get(persona_id)) is not None:
             return found
-        async with sessionmaker() as session:
-            persona = await repository.get_persona(session, persona_id)
-            profile = AgentProfile.of(persona) if persona is not None else None
+
+        async def load() -> AgentProfile | None:
+            async with sessionmaker() as session:
+                persona = await repository.get_persona(session, persona_id)
+                return AgentProfile.of(persona) if persona is not None else None
+
+        # A burst of requests for an uncached persona reads it once.
+        profile = await self._loads.run(persona_id, load)
         if profile is not None and self._profiles is not None:
             self._profiles[persona_id] = profile
         return profile
