@@ -24,6 +24,7 @@ from purpose_agent.settings import ProviderSettings, Settings
 from tests.chat.conftest import AppFactory, create_persona, sent_messages
 from tests.conftest import api_client
 from tests.llm.fake_upstream import FakeUpstream, Fault
+from tests.ports import free_port
 
 WARRANTY = "How long is the heating element covered?"
 
@@ -326,3 +327,15 @@ async def test_a_persona_that_retrieves_needs_a_category(client: AsyncClient) ->
     [error] = refused.json()["errors"]
     assert error["field"] == "body.knowledge_category"
     assert error["message"] == "Field required unless retrieval is false"
+
+
+async def test_with_redis_down_chat_answers_on_breakers_and_limits_in_memory(
+    app_with: AppFactory, kettle: Persona, openai_fake: FakeUpstream
+) -> None:
+    dead_redis = f"redis://127.0.0.1:{free_port()}/0"
+    async with app_with(redis_url=dead_redis, redis_timeout_seconds=0.5) as client:
+        for _ in range(3):
+            body = await ask(client, WARRANTY)
+            assert body["model_used"] == "openai/gpt-4o"
+        ready = await client.get("/health/ready")
+    assert (ready.status_code, ready.json()["status"]) == (200, "degraded")

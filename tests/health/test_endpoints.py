@@ -68,11 +68,13 @@ async def client_without_redis(settings: Settings) -> AsyncIterator[AsyncClient]
         yield client
 
 
-async def test_not_ready_names_redis_when_it_is_down(client_without_redis: AsyncClient) -> None:
+async def test_redis_down_is_degraded_not_unready(client_without_redis: AsyncClient) -> None:
     response = await client_without_redis.get("/health/ready")
-    assert response.status_code == 503
+    assert response.status_code == 200, "the process still serves: no replica is taken out of service"
     body = response.json()
-    assert body["failed"] == ["redis"]
+    assert body["status"] == "degraded"
+    assert body["checks"]["redis"]["status"] == "degraded"
+    assert "this process's memory" in body["checks"]["redis"]["detail"]
     assert body["checks"]["database"]["status"] == "ok"
     # The breakers fall back to this process's memory while their Redis is down.
     assert body["providers"]["local"]["breaker"] == "closed"

@@ -25,7 +25,8 @@ async def liveness() -> Liveness:
 
 @router.get("/ready", responses=problem_responses(NotReady))
 async def readiness(request: Request) -> Readiness:
-    """Every dependency this process needs answers; 503 problem naming those that do not."""
+    """200 while this process can serve (`degraded` when it serves on a fallback, e.g. without Redis);
+    503 problem naming what fails when it cannot (its database)."""
     service: ReadinessService = request.app.state.readiness
     results = await service.check()
     checks = {
@@ -43,4 +44,5 @@ async def readiness(request: Request) -> Readiness:
             checks={name: check.model_dump() for name, check in checks.items()},
             providers={name: provider.model_dump() for name, provider in providers.items()},
         )
-    return Readiness(status="ready", checks=checks, providers=providers)
+    degraded = any(result.status is CheckStatus.degraded for result in results)
+    return Readiness(status="degraded" if degraded else "ready", checks=checks, providers=providers)

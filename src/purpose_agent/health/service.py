@@ -121,10 +121,20 @@ class ReadinessService:
         """Every check's result; Redis is `skipped` when none is configured."""
         checks = [run_check("database", database_probe(self.engine), self.timeout)]
         if self.redis is not None:
-            checks.append(run_check("redis", redis_probe(self.redis), self.timeout))
+            checks.append(self._redis_check(self.redis))
         if self.rate_limiter is not None:
             checks.append(rate_limiter_check(self.rate_limiter, self.timeout))
         results = list(await asyncio.gather(*checks))
         if self.redis is None:
             results.append(CheckResult("redis", CheckStatus.skipped, detail="REDIS_URL is not set"))
         return results
+
+    async def _redis_check(self, redis: Redis) -> CheckResult:
+        # This process still serves without Redis (breakers, limits and sign-in throttling fall back
+        # to its own memory): degraded, not failed, so that an orchestrator does not take every
+        # replica out of service at once because the shared Redis blinked.
+        result = await run_check("redis", redis_probe(redis), self.timeout)
+        if result.status is not CheckStatus.failed:
+            return result
+        detail = f"{result.detail}; breakers, rate limits and sign-in throttling use this process's memory"
+        return CheckResult("redis", CheckStatus.degraded, result.latency_ms, detail)
