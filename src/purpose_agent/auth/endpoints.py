@@ -67,7 +67,7 @@ async def issue_token(
     if (wait := await throttle.retry_after(username, address)) is not None:
         await _note_failure(request, username, "auth.login_throttled", "refused")
         raise TooManyAttempts(wait)
-    user = await users.sign_in(session, username, data.password, now)
+    user = await users.sign_in(request.app.state.sessionmaker, username, data.password, now)
     if user is None:
         await throttle.failed(username, address)
         await _note_failure(request, username, "auth.login_failed", "failed")

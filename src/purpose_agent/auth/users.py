@@ -6,8 +6,8 @@ import unicodedata
 import uuid
 from datetime import datetime
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.errors import PasswordRejected, UserExists, UserNotFound
 from purpose_agent.auth.models import Role, User
@@ -43,14 +43,20 @@ async def create_user(session: AsyncSession, *, username: str, password: str, ro
     return user
 
 
-async def sign_in(session: AsyncSession, username: str, password: str, now: datetime) -> User | None:
-    """The user whose password this is, unless disabled; None otherwise (the same time either way)."""
-    user = await session.scalar(select(User).where(User.username == normalise_username(username)))
+async def sign_in(
+    sessionmaker: async_sessionmaker[AsyncSession], username: str, password: str, now: datetime
+) -> User | None:
+    """The user whose password this is, unless disabled; None otherwise (the same time either way).
+
+    The password is checked with no connection held (argon2 takes tens of milliseconds by design: a
+    burst of sign-ins must not hold the pool); the read and the write are short transactions."""
+    async with sessionmaker() as session:
+        user = await session.scalar(select(User).where(User.username == normalise_username(username)))
     matches = await verify_password(user.password_hash if user else None, password)
     if user is None or not matches or user.disabled:
         return None
-    user.last_login_at = now
-    await session.flush()
+    async with sessionmaker() as session, session.begin():
+        await session.execute(update(User).where(User.id == user.id).values(last_login_at=now))
     return user
 
 
