@@ -21,7 +21,9 @@ Overhead is a target's p50/p99 minus direct's at the same connections and delay.
 is utime+stime of the gateway's process tree (for ours also the PostgreSQL server's) over the cell,
 divided by the requests served. A capacity run then opens 1,000 concurrent streamed requests
 against a 2 s upstream (direct, then LiteLLM and ours if among the targets; ours on one API process,
-retrieval off unless the persona field is missing) and records errors and time to first content chunk.
+retrieval off unless the persona field is missing) and records errors and time to first content
+chunk. With a 500 ms delay in the run, bursts of 64 non-streamed requests with one key are sent at
+once (3 rounds) and timed until the last answer.
 
 Our service runs from the working tree with the embedded PostgreSQL in DATA_DIR (`--data-dir`,
 default .data/bench, on a free port), so the bench never touches the development database.
@@ -48,6 +50,7 @@ from typing import Any
 # The parts live in bench/gatewaybench/, next to this script: importable however it is started.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from gatewaybench.burst import BURST_DELAY_MS, BURST_SIZE, burst
 from gatewaybench.common import CAPACITY_DELAY_MS, ROOT, UPSTREAM_KEY, log
 from gatewaybench.litellm import start_litellm
 from gatewaybench.load import capacity, measure_cell, run_wrk
@@ -160,6 +163,15 @@ def run(
     if ours is not None and ours.postmaster():
         report["rss_mb"].setdefault("ours", {})["postgres_after_cells"] = rss_mb([ours.postmaster() or 0])
 
+    if BURST_DELAY_MS in delays:
+        log(f"bursts: {BURST_SIZE} requests with one key at once, {BURST_DELAY_MS} ms upstream")
+        for name in targets:
+            if name == "direct" or (target := available.get(name)) is None:
+                continue
+            row = burst(target)
+            report["bursts"].append(row)
+            log(f"burst {name}: all done in {row['all_done_s']} s, {row['non200']} not 200")
+
     if not args.skip_capacity:
         log(f"capacity: {args.streams} concurrent streams against a {CAPACITY_DELAY_MS} ms upstream")
         runs = [(direct, f"fake-d{CAPACITY_DELAY_MS}")]
@@ -209,6 +221,7 @@ def main() -> None:
         "streams": args.streams,
         "cells": [],
         "capacity": [],
+        "bursts": [],
         "rss_mb": {},
         "skipped": {},
         "cores": {},
@@ -237,7 +250,7 @@ def main() -> None:
         out = args.out if args.out.is_absolute() else Path.cwd() / args.out
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2))
-        if report["cells"] or report["capacity"]:
+        if report["cells"] or report["capacity"] or report["bursts"]:
             print_tables(report)
         print(f"\nwhole run {report['wall_s']} s; written to {out}; logs in {workdir}")
 

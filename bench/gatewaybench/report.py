@@ -55,6 +55,12 @@ def print_tables(report: dict[str, Any]) -> None:
             )
             if cell["errors"]:
                 print(f"{'':<18}errors: {cell['non200_statuses'] or 'socket errors or timeouts'}")
+    if report.get("bursts"):
+        print("\nBursts: 64 non-streamed requests with one key sent at once, 500 ms upstream (3 rounds)")
+        print(f"{'target':<13}{'all done in, s':>24}{'worst s':>10}{'not 200':>10}")
+        for row in report["bursts"]:
+            rounds = " / ".join(f"{wall:.2f}" for wall in row["all_done_s"])
+            print(f"{row['target']:<13}{rounds:>24}{row['worst_s']:>10.2f}{row['non200']:>10}")
     if report["capacity"]:
         print(f"\nCapacity: {report['streams']} concurrent streams, upstream's first chunk after 2,000 ms")
         titles = ("target", "errors", "TTFT p50", "TTFT p99", "ovh p50", "ovh p99", "ovh max", "wall s")
