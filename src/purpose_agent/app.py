@@ -37,6 +37,7 @@ from purpose_agent.jobs.endpoints import router as jobs_router
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
 from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
 from purpose_agent.kit.clock import system_clock
+from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
 from purpose_agent.kit.executor import BoundedExecutor
@@ -58,6 +59,7 @@ TITLE = "Purpose-Agent"
 UPLOAD_PATH = "/api/knowledge/documents"
 MULTIPART_ALLOWANCE = 64 * 1024
 INSPECTIONS_QUEUED = 16
+CANCELLABLE_PATHS = ("/api/chat", "/v1/chat/completions")
 
 
 def rate_limiter_from(settings: Settings) -> RateLimiter:
@@ -183,6 +185,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     app.include_router(chat_router)
     app.include_router(openai_router)
     app.include_router(mcp_router)
+    # Innermost: a client that leaves stops its chat's model call (streams stop by themselves).
+    app.add_middleware(CancelOnDisconnectMiddleware, paths=CANCELLABLE_PATHS)
     # Inside CORS and the security headers, so that a 429 carries them (browsers can read its
     # Retry-After); before routing and authentication, so that 401s and 404s count.
     app.add_middleware(RateLimitMiddleware, limiter=rate_limiter, policy=rate_limit_policy(settings))

@@ -32,7 +32,7 @@ from purpose_agent.knowledge.ingestion import ingest_document
 from purpose_agent.knowledge.models import Category, Document, DocumentContent
 from purpose_agent.llm.models import FailoverEvent, UsageRecord
 from purpose_agent.personas.models import Persona
-from purpose_agent.settings import Settings
+from purpose_agent.settings import ProviderSettings, Settings
 from tests.chat.conftest import create_persona
 from tests.knowledge.test_ingestion import manual_pdf
 from tests.live_server import LiveServer
@@ -281,3 +281,41 @@ async def test_a_client_that_leaves_mid_stream_stops_the_model_call_and_nothing_
             text("SELECT count(*) FROM chat_sessions WHERE id = :id"), {"id": uuid.UUID(meta["session_id"])}
         )
     assert stored == 0, "an answer never finished is never stored"
+
+
+async def test_a_client_that_gives_up_on_a_whole_answer_frees_the_local_model(
+    settings: Settings, committed: tuple[str, uuid.UUID]
+) -> None:
+    served = settings.model_copy(
+        update={
+            "rate_limit_enabled": False,
+            "llm_chain": "local",
+            "llm_providers": {"local": ProviderSettings(_env_file=None, max_queued=0)},
+            "llm_extractive_fallback": False,
+        }
+    )
+    server = LiveServer(served).start()
+    long = {
+        "model": GATEWAY,
+        "max_tokens": 1500,
+        "messages": [{"role": "user", "content": "Write the numbers from 1 to 1000, separated by commas."}],
+    }
+    short = {"model": GATEWAY, "max_tokens": 5, "messages": [{"role": "user", "content": "Say hi."}]}
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, headers={"X-API-Key": committed[0]}) as client:
+            assert (await client.post("/v1/chat/completions", json=short, timeout=60)).status_code == 200
+            with pytest.raises(httpx.ReadTimeout):  # the client gives up and closes its connection
+                await client.post("/v1/chat/completions", json=long, timeout=1.5)
+            # The one generation the model runs at a time was stopped with its request, not after
+            # up to 1,500 more tokens: the next question is answered, not refused as busy.
+            statuses = []
+            for _ in range(20):
+                answered = await client.post("/v1/chat/completions", json=short, timeout=60)
+                statuses.append(answered.status_code)
+                if answered.status_code == 200:
+                    break
+                await asyncio.sleep(0.25)
+    finally:
+        server.stop()
+    assert statuses[-1] == 200, statuses
+    assert answered.json()["model_used"] == "local/smollm2-135m-instruct"
