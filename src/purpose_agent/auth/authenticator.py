@@ -20,7 +20,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth import keys
@@ -29,7 +28,7 @@ from purpose_agent.auth.models import Role
 from purpose_agent.auth.principal import Principal
 from purpose_agent.auth.tokens import InvalidToken, TokenService, looks_like_jwt
 from purpose_agent.auth.users import active_user, principal_of_user
-from purpose_agent.kit.single_flight import SingleFlight
+from purpose_agent.kit.loading_cache import LoadingCache
 
 CACHED_ENTRIES = 10_000
 
@@ -47,15 +46,10 @@ class Authenticator:
     def __init__(self, tokens: TokenService, key_uses: KeyUseRecorder, cache_seconds: float) -> None:
         self.tokens = tokens
         self.key_uses = key_uses
-        caching = cache_seconds > 0
-        self._keys: TTLCache[str, _LiveKey] | None = (
-            TTLCache(CACHED_ENTRIES, ttl=cache_seconds) if caching else None
-        )
-        self._users: TTLCache[uuid.UUID, Principal] | None = (
-            TTLCache(CACHED_ENTRIES, ttl=cache_seconds) if caching else None
-        )
-        self._key_loads: SingleFlight[str, _LiveKey | None] = SingleFlight()
-        self._user_loads: SingleFlight[uuid.UUID, Principal | None] = SingleFlight()
+        # By the key's digest, never the key; requests that arrive together with one uncached key
+        # look it up once.
+        self._keys: LoadingCache[str, _LiveKey] = LoadingCache(cache_seconds, CACHED_ENTRIES)
+        self._users: LoadingCache[uuid.UUID, Principal] = LoadingCache(cache_seconds, CACHED_ENTRIES)
 
     async def principal(
         self, sessionmaker: async_sessionmaker[AsyncSession], secret: str, now: datetime
@@ -66,41 +60,30 @@ class Authenticator:
         if not keys.well_formed(secret):
             return None
         digest = keys.digest(secret)
-        live = self._keys.get(digest) if self._keys is not None else None
-        if live is None:
 
-            async def load() -> _LiveKey | None:
-                async with sessionmaker() as session:
-                    key = await keys.find_live_key(session, digest, now)
-                    return _LiveKey(key.id, keys.principal_of(key), key.expires_at) if key else None
+        async def load() -> _LiveKey | None:
+            async with sessionmaker() as session:
+                key = await keys.find_live_key(session, digest, now)
+                return _LiveKey(key.id, keys.principal_of(key), key.expires_at) if key else None
 
-            # Requests that arrive together with one uncached key look it up once.
-            live = await self._key_loads.run(digest, load)
-            if live is None:
-                return None
-            if self._keys is not None:
-                self._keys[digest] = live
-        if live.expires_at is not None and live.expires_at <= now:
+        live = await self._keys.get(digest, load)
+        if live is None or (live.expires_at is not None and live.expires_at <= now):
             return None
         self.key_uses.note(live.id, now)
         return live.principal
 
     def forget_key(self, key_id: uuid.UUID) -> None:
         """Drop a revoked key: refused from its next request on."""
-        if self._keys is not None:
-            for digest in [digest for digest, live in self._keys.items() if live.id == key_id]:
-                self._keys.pop(digest, None)
-
-    def clear(self) -> None:
-        """Drop every cached key and user (changes may have been missed)."""
-        for cache in (self._keys, self._users):
-            if cache is not None:
-                cache.clear()
+        self._keys.forget_where(lambda live: live.id == key_id)
 
     def forget_user(self, user_id: uuid.UUID) -> None:
         """Drop a changed user (disabled, new role): read again on its next request."""
-        if self._users is not None:
-            self._users.pop(user_id, None)
+        self._users.forget(user_id)
+
+    def clear(self) -> None:
+        """Drop every cached key and user (changes may have been missed)."""
+        self._keys.clear()
+        self._users.clear()
 
     async def _token_principal(
         self, sessionmaker: async_sessionmaker[AsyncSession], token: str
@@ -120,15 +103,10 @@ class Authenticator:
             user_id = uuid.UUID(claims.subject.removeprefix("user:"))
         except ValueError:
             return None
-        if self._users is not None and (cached := self._users.get(user_id)) is not None:
-            return cached
 
         async def load() -> Principal | None:
             async with sessionmaker() as session:
                 user = await active_user(session, user_id)
                 return principal_of_user(user) if user is not None else None
 
-        principal = await self._user_loads.run(user_id, load)
-        if principal is not None and self._users is not None:
-            self._users[user_id] = principal
-        return principal
+        return await self._users.get(user_id, load)

@@ -10,10 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from cachetools import TTLCache
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from purpose_agent.kit.single_flight import SingleFlight
+from purpose_agent.kit.loading_cache import LoadingCache
 from purpose_agent.personas import repository
 from purpose_agent.personas.models import Persona
 
@@ -57,34 +56,23 @@ class ProfileCache:
     """Profiles by persona id for `ttl_seconds` (0: no caching); unknown ids are never cached."""
 
     def __init__(self, ttl_seconds: float) -> None:
-        self._profiles: TTLCache[str, AgentProfile] | None = (
-            TTLCache(maxsize=CACHED_PERSONAS, ttl=ttl_seconds) if ttl_seconds > 0 else None
-        )
-        self._loads: SingleFlight[str, AgentProfile | None] = SingleFlight()
+        self._profiles: LoadingCache[str, AgentProfile] = LoadingCache(ttl_seconds, CACHED_PERSONAS)
 
     async def get(
         self, sessionmaker: async_sessionmaker[AsyncSession], persona_id: str
     ) -> AgentProfile | None:
         """The persona's profile, read in a transaction of its own when not cached; None when unknown."""
-        if self._profiles is not None and (found := self._profiles.get(persona_id)) is not None:
-            return found
 
         async def load() -> AgentProfile | None:
             async with sessionmaker() as session:
                 persona = await repository.get_persona(session, persona_id)
                 return AgentProfile.of(persona) if persona is not None else None
 
-        # A burst of requests for an uncached persona reads it once.
-        profile = await self._loads.run(persona_id, load)
-        if profile is not None and self._profiles is not None:
-            self._profiles[persona_id] = profile
-        return profile
+        return await self._profiles.get(persona_id, load)
 
     def forget(self, persona_id: str) -> None:
         """Drop a persona that was just written or deleted."""
-        if self._profiles is not None:
-            self._profiles.pop(persona_id, None)
+        self._profiles.forget(persona_id)
 
     def clear(self) -> None:
-        if self._profiles is not None:
-            self._profiles.clear()
+        self._profiles.clear()
