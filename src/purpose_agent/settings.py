@@ -218,8 +218,9 @@ class Settings(SecretsConfig, BaseSettings):
     # Personas upserted at every start (JSON or YAML); skipped when absent.
     personas_file: Path = Path("config/personas.json")
 
-    # How long a live key's or user's lookup, and a persona, are reused by one process. A key revoked
-    # or a persona changed through this process takes effect at once; through another, within this.
+    # How long a live key's or user's lookup, and a persona, are reused by one process. A change made
+    # anywhere is announced through PostgreSQL and dropped at commit; this bounds staleness only while
+    # a process cannot listen.
     auth_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
     persona_cache_seconds: Annotated[float, Field(ge=0, le=300)] = 5.0
 

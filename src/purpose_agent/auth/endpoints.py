@@ -6,9 +6,8 @@ import uuid
 from datetime import timedelta
 
 import structlog
-from fastapi import APIRouter, BackgroundTasks, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
-from starlette.background import BackgroundTask
 
 from purpose_agent.auth import audit, keys, users
 from purpose_agent.auth.dependencies import AdminPrincipal, authenticator_of
@@ -127,10 +126,9 @@ async def revoke_key(
     if await keys.revoke_key(session, str(key_id), now) is None:
         raise KeyNotFound(f"There is no live key with id {key_id}.")
     await audit.record(session, request, action="key.revoke", target=str(key_id))
-    # Dropped now and again once the revocation is committed, so no request re-caches it in between.
-    forget = authenticator_of(request).forget_key
-    forget(key_id)
-    return Response(status_code=204, background=BackgroundTask(forget, key_id))
+    # Dropped here at once; every process (this one too) drops it again when the revocation commits.
+    authenticator_of(request).forget_key(key_id)
+    return Response(status_code=204)
 
 
 @router.post("/api/admin/users", status_code=201, responses=problem_responses(UserExists, PasswordRejected))
@@ -153,18 +151,11 @@ async def list_users(session: SessionDep, _: AdminPrincipal, page: PageDep) -> P
 
 @router.patch("/api/admin/users/{user_id}", responses=problem_responses(UserNotFound, PasswordRejected))
 async def update_user(
-    user_id: uuid.UUID,
-    data: UserUpdate,
-    request: Request,
-    session: SessionDep,
-    _: AdminPrincipal,
-    background: BackgroundTasks,
+    user_id: uuid.UUID, data: UserUpdate, request: Request, session: SessionDep, _: AdminPrincipal
 ) -> UserRead:
     """Change a user's role, password, or disable them (their tokens stop working at once)."""
     user = await users.update_user(
         session, user_id, role=data.role, disabled=data.disabled, password=data.password
     )
-    forget = authenticator_of(request).forget_user
-    forget(user_id)
-    background.add_task(forget, user_id)  # again once committed: nothing re-caches the old state
+    authenticator_of(request).forget_user(user_id)  # and in every process when it commits
     return UserRead.model_validate(user)

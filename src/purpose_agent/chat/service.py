@@ -51,7 +51,7 @@ class ChatDeps:
     embedder: Embedder
     session_lifetime: timedelta
     history_budget: int
-    profiles: ProfileCache = field(default_factory=lambda: ProfileCache(0))
+    profiles: ProfileCache
 
 
 @dataclass(slots=True)

@@ -54,14 +54,23 @@ async def ingest_document(
 
     Parsing and chunking run on `parsing` (a worker's pool of its own), or on a thread made for this
     document alone; never on the event loop or the shared default pool."""
-    if parsing is None:
-        own = BoundedExecutor("parse", workers=1, max_queued=0)
-        try:
-            return await ingest_document(
-                sessionmaker, document_id, embedder, policy, batch_size=batch_size, parsing=own
-            )
-        finally:
-            own.shutdown()
+    if parsing is not None:
+        return await _ingest(sessionmaker, document_id, embedder, policy, batch_size, parsing)
+    own = BoundedExecutor("parse", workers=1, max_queued=0)
+    try:
+        return await _ingest(sessionmaker, document_id, embedder, policy, batch_size, own)
+    finally:
+        own.shutdown()
+
+
+async def _ingest(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    document_id: uuid.UUID,
+    embedder: Embedder,
+    policy: ChunkingPolicy,
+    batch_size: int,
+    parsing: BoundedExecutor,
+) -> IngestionOutcome:
     async with sessionmaker() as session, session.begin():
         document = await session.get(Document, document_id, with_for_update=True)
         if document is None:

@@ -2,10 +2,11 @@
 
 The client starts this process and speaks JSON-RPC on its stdin and stdout (logs go to stderr).
 The credential comes from MCP_API_KEY: checked once at start, so a bad one stops the process with
-a clear error, and again at every call, so a revoked key stops working within AUTH_CACHE_SECONDS; a
-refusal goes to the audit log as one over HTTP does. Calls count against that credential's rate limits as MCP
-calls over HTTP do (the same buckets, shared through Redis); there is no client address on
-stdio, so the per-address limit does not apply.
+a clear error, and again at every call (through the authenticator's cache, which drops a key as soon
+as its revocation commits anywhere), so a revoked key stops working at its next call; a refusal goes
+to the audit log as one over HTTP does. Calls count against that credential's rate limits as MCP
+calls over HTTP do (the same buckets, shared through Redis); there is no client address on stdio,
+so the per-address limit does not apply.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from purpose_agent.auth import audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
@@ -18,12 +18,11 @@ from purpose_agent.personas.schemas import AgentRead, PersonaCreate, PersonaRead
 router = APIRouter(tags=["personas"])
 
 
-def forget_after_commit(request: Request, background: BackgroundTasks, persona_id: str) -> None:
-    """Drop the persona's cached profile now, and again once the write is committed (after the
-    response), so that no chat re-caches the old one in between."""
+def forget_here(request: Request, persona_id: str) -> None:
+    """Drop the persona's cached profile in this process at once: the caller's next chat sees the
+    change. Every process, this one included, drops it again when the write commits (announced)."""
     profiles: ProfileCache = request.app.state.profiles
     profiles.forget(persona_id)
-    background.add_task(profiles.forget, persona_id)
 
 
 @router.get("/api/agents")
@@ -46,16 +45,10 @@ async def get_persona(persona_id: str, session: SessionDep, _: AdminPrincipal) -
 
 @router.post("/api/personas", status_code=201, responses=problem_responses(PersonaExists))
 async def create_persona(
-    data: PersonaCreate,
-    request: Request,
-    response: Response,
-    session: SessionDep,
-    _: AdminPrincipal,
-    background: BackgroundTasks,
+    data: PersonaCreate, request: Request, response: Response, session: SessionDep, _: AdminPrincipal
 ) -> PersonaRead:
     """A new persona; its knowledge category need not exist yet."""
     persona = await commands.create_persona(session, data)
-    forget_after_commit(request, background, persona.id)
     await audit.record(session, request, action="persona.create", target=persona.id)
     response.headers["Location"] = f"/api/personas/{persona.id}"
     return persona
@@ -63,16 +56,11 @@ async def create_persona(
 
 @router.put("/api/personas/{persona_id}", responses=problem_responses(PersonaNotFound))
 async def update_persona(
-    persona_id: str,
-    data: PersonaUpdate,
-    request: Request,
-    session: SessionDep,
-    _: AdminPrincipal,
-    background: BackgroundTasks,
+    persona_id: str, data: PersonaUpdate, request: Request, session: SessionDep, _: AdminPrincipal
 ) -> PersonaRead:
     """Replace every field of the persona but its id (a field left out takes its default)."""
     persona = await commands.update_persona(session, persona_id, data)
-    forget_after_commit(request, background, persona.id)
+    forget_here(request, persona.id)
     await audit.record(session, request, action="persona.update", target=persona.id)
     return persona
 
@@ -87,11 +75,10 @@ async def delete_persona(
     request: Request,
     session: SessionDep,
     _: AdminPrincipal,
-    background: BackgroundTasks,
     force: Annotated[bool, Query(description="Also end the persona's live sessions.")] = False,
 ) -> Response:
     """Delete the persona and its sessions; refused (409) while a session is live, unless `force=true`."""
     await commands.delete_persona(session, persona_id, force=force)
-    forget_after_commit(request, background, persona_id)
+    forget_here(request, persona_id)
     await audit.record(session, request, action="persona.delete", target=persona_id, details={"force": force})
-    return Response(status_code=204, background=background)
+    return Response(status_code=204)

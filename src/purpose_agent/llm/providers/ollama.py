@@ -52,14 +52,12 @@ class OllamaProvider(ConfiguredProvider):
             return
         # Ollama needs no key; one set in the config is for a hosted Ollama behind a bearer token.
         headers = {"authorization": f"Bearer {config.api_key}"} if config.api_key else None
+        most, idle = config.connection_limits()
         self._client = ollama.AsyncClient(
             host=config.base_url,
             timeout=httpx.Timeout(config.read_timeout, connect=config.connect_timeout),
             headers=headers,
-            limits=httpx.Limits(
-                max_connections=config.connection_limits()[0],
-                max_keepalive_connections=config.connection_limits()[1],
-            ),
+            limits=httpx.Limits(max_connections=most, max_keepalive_connections=idle),
             event_hooks={"response": [_catch_rate_limit]},
         )
 
