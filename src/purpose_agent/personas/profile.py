@@ -7,7 +7,7 @@ replica sees a persona's change within that time and this one on its next reques
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -37,19 +37,9 @@ class AgentProfile:
 
     @classmethod
     def of(cls, persona: Persona) -> AgentProfile:
-        return cls(
-            id=persona.id,
-            instructions=persona.instructions,
-            retrieval=persona.retrieval,
-            knowledge_category=persona.knowledge_category,
-            temperature=persona.temperature,
-            max_tokens=persona.max_tokens,
-            llm_chain=tuple(persona.llm_chain) if persona.llm_chain else None,
-            llm_model=persona.llm_model,
-            top_k=persona.top_k,
-            min_score=persona.min_score,
-            updated_at=persona.updated_at,
-        )
+        values = {field.name: getattr(persona, field.name) for field in fields(cls)}
+        values["llm_chain"] = tuple(persona.llm_chain) if persona.llm_chain else None
+        return cls(**values)
 
 
 class ProfileCache:
