@@ -32,6 +32,7 @@ from purpose_agent.db.migrate import upgrade
 from purpose_agent.kit.logging import configure_logging
 from purpose_agent.kit.redaction import Redactor
 from purpose_agent.settings import ProviderSettings, Settings
+from tests.app_context import swap_context
 from tests.ports import free_port
 
 # The fake OpenAI and Anthropic servers, for every test that names them.
@@ -180,7 +181,7 @@ async def app(
     """The real application, running its lifespan, with request sessions inside the test transaction."""
     application = create_app(settings, engine=engine)
     async with LifespanManager(application):
-        application.state.sessionmaker = test_sessionmaker
+        swap_context(application, sessionmaker=test_sessionmaker)
         yield application
 
 

@@ -1,10 +1,9 @@
-"""create_app() and its lifespan: the process-wide resources every request shares."""
+"""create_app(): the API's routes, middleware and lifespan, which opens the application context."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 import structlog
 from fastapi import FastAPI
@@ -13,44 +12,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from purpose_agent import __version__
 from purpose_agent.auth.audit_endpoints import router as audit_router
-from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.endpoints import router as auth_router
-from purpose_agent.auth.key_use import KeyUseRecorder
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
-from purpose_agent.chat.service import ChatDeps
-from purpose_agent.composition import (
-    API_EMBEDDER_THREADS,
-    build_router,
-    change_handlers,
-    embedder_from,
-    login_throttle,
-    redis_client,
-    token_service,
-)
-from purpose_agent.db.engine import create_engine, create_sessionmaker
+from purpose_agent.composition import rate_limit_policy, rate_limiter_from
+from purpose_agent.context import open_context
 from purpose_agent.db.errors import install_database_problem_handlers
-from purpose_agent.db.notifications import ChangeListener
 from purpose_agent.health.endpoints import router as health_router
-from purpose_agent.health.service import ReadinessService
 from purpose_agent.jobs.endpoints import router as jobs_router
+from purpose_agent.kit.app_context import install_context, installed_context
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
-from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
-from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
-from purpose_agent.kit.executor import BoundedExecutor
-from purpose_agent.kit.rate_limit import RateLimiter, parse_limits
-from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware, RateLimitPolicy, RouteClass
+from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
 from purpose_agent.knowledge.endpoints import router as knowledge_router
-from purpose_agent.mcp.endpoints import RequestCaller
 from purpose_agent.mcp.endpoints import router as mcp_router
-from purpose_agent.mcp.tools import build_server, http_session_manager, transport_security
 from purpose_agent.personas.endpoints import router as personas_router
-from purpose_agent.personas.profile import ProfileCache
 from purpose_agent.settings import AppEnv, Settings
 
 log = structlog.get_logger("purpose_agent.app")
@@ -58,112 +38,26 @@ log = structlog.get_logger("purpose_agent.app")
 TITLE = "Purpose-Agent"
 UPLOAD_PATH = "/api/knowledge/documents"
 MULTIPART_ALLOWANCE = 64 * 1024
-INSPECTIONS_QUEUED = 16
 CANCELLABLE_PATHS = ("/api/chat", "/v1/chat/completions")
-
-
-def rate_limiter_from(settings: Settings) -> RateLimiter:
-    """The limiter on RATE_LIMIT_REDIS_URL, else REDIS_URL, else in memory; it connects on first use."""
-    return RateLimiter(
-        redis_url=settings.rate_limit_redis_url or settings.redis_url,
-        key_prefix=settings.rate_limit_key_prefix,
-        on_redis_failure=settings.rate_limit_on_redis_failure,
-        redis_timeout=settings.rate_limit_redis_timeout_seconds,
-        retry_redis_after=settings.rate_limit_redis_retry_seconds,
-    )
-
-
-def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
-    """The per-request limits; with RATE_LIMIT_ENABLED=false none, but client addresses are still resolved."""
-    clients = ClientAddressResolver(parse_networks(settings.trusted_proxies), settings.proxy_client_header)
-    if not settings.rate_limit_enabled:
-        return RateLimitPolicy(per_ip=(), per_principal=(), clients=clients)
-    return RateLimitPolicy(
-        per_ip=parse_limits(settings.rate_limit_per_ip),
-        per_principal=parse_limits(settings.rate_limit_per_principal),
-        per_route={
-            RouteClass.chat: parse_limits(settings.rate_limit_chat),
-            RouteClass.mcp: parse_limits(settings.rate_limit_mcp),
-        },
-        clients=clients,
-    )
 
 
 def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> FastAPI:
     """The API, configured by `settings`; `engine` lets a caller share one it already holds."""
+    # Built now, for the middleware; it connects on first use and closes with the context.
     rate_limiter = rate_limiter_from(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        owned_engine = engine is None
-        db_engine = engine or create_engine(
-            settings.sqlalchemy_url(),
-            pool_size=settings.database_pool_size,
-            connect_timeout=settings.database_connect_timeout_seconds,
-            pool_timeout=settings.database_pool_timeout_seconds,
-        )
-        redis = redis_client(settings)
-        if redis is None:
-            log.warning("redis_not_configured", detail="shared counters stay in this process only")
-        app.state.engine = db_engine
-        app.state.sessionmaker = create_sessionmaker(db_engine)
-        app.state.redis = redis
-        router, recorder = build_router(settings, redis, app.state.sessionmaker)
-        app.state.embedder = embedder_from(settings, threads=API_EMBEDDER_THREADS)
-        app.state.upload_max_bytes = settings.upload_max_bytes
-        # Type detection and digests of uploads: off the event loop, a few at a time.
-        app.state.inspection = BoundedExecutor("inspect", workers=1, max_queued=INSPECTIONS_QUEUED)
-        app.state.clock = system_clock
-        app.state.tokens = token_service(settings)
-        key_uses = KeyUseRecorder(app.state.sessionmaker)
-        key_uses.start()
-        app.state.authenticator = Authenticator(app.state.tokens, key_uses, settings.auth_cache_seconds)
-        app.state.login_throttle = login_throttle(settings, redis)
-        app.state.profiles = ProfileCache(settings.persona_cache_seconds)
-        changes = ChangeListener(
-            settings.sqlalchemy_url(),
-            *change_handlers(app.state.authenticator, app.state.profiles),
-            connect_timeout=settings.database_connect_timeout_seconds,
-        )
-        changes.start()
-        app.state.changes = changes
-        app.state.chat = ChatDeps(
-            router=router,
-            embedder=app.state.embedder,
-            session_lifetime=timedelta(hours=settings.session_ttl_hours),
-            history_budget=settings.history_token_budget,
-            profiles=app.state.profiles,
-        )
-        app.state.llm_router = router
-        app.state.rate_limiter = rate_limiter
-        if not rate_limiter.shared:
-            log.warning("rate_limits_in_memory", detail="per process only; set REDIS_URL to share them")
-        app.state.readiness = ReadinessService(
-            db_engine, redis, settings.readiness_timeout_seconds, router, rate_limiter=rate_limiter
-        )
-        app.state.mcp_server = build_server(app.state, RequestCaller())
-        app.state.mcp_sessions = http_session_manager(
-            app.state.mcp_server,
-            transport_security(settings.mcp_hosts, settings.mcp_origins),
-            max_body_bytes=settings.max_body_bytes,
-        )
-        log.info("started", env=settings.app_env.value)
-        try:
-            async with app.state.mcp_sessions.run():
-                yield
-        finally:
-            await changes.aclose()
-            app.state.inspection.shutdown()
-            await recorder.aclose()
-            await key_uses.aclose()
-            await router.aclose()
-            await app.state.embedder.aclose()
-            await rate_limiter.aclose()
-            if redis is not None:
-                await redis.aclose(close_connection_pool=True)  # a pool we built: ours to close
-            if owned_engine:
-                await db_engine.dispose()
-            log.info("stopped")
+        async with open_context(
+            settings, engine=engine, rate_limiter=rate_limiter, current=lambda: installed_context(app)
+        ) as context:
+            install_context(app, context)
+            log.info("started", env=settings.app_env.value)
+            try:
+                async with context.mcp_sessions.run():
+                    yield
+            finally:
+                log.info("stopped")
 
     app = FastAPI(
         title=TITLE,

@@ -155,7 +155,8 @@ def serve(
 @app.command("mcp")
 def mcp_stdio() -> None:
     """Serve the MCP tools on stdin/stdout for a desktop client, as the key in MCP_API_KEY."""
-    from purpose_agent.app import create_app, rate_limit_policy
+    from purpose_agent.composition import rate_limit_policy
+    from purpose_agent.context import open_context
     from purpose_agent.kit.problems import ProblemError
     from purpose_agent.mcp.stdio import serve_stdio
 
@@ -165,8 +166,13 @@ def mcp_stdio() -> None:
         raise _fail("MCP_API_KEY is not set: give it an API key (`purpose-agent keys create`)")
     _check_embedder(settings)
     secret = settings.mcp_api_key.get_secret_value()
+
+    async def serve() -> None:
+        async with open_context(settings) as context:
+            await serve_stdio(context, secret, rate_limit_policy(settings))
+
     try:
-        asyncio.run(serve_stdio(create_app(settings), secret, rate_limit_policy(settings)))
+        asyncio.run(serve())
     except ProblemError as exc:
         raise _fail(exc.detail) from None
 

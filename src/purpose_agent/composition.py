@@ -19,8 +19,11 @@ from purpose_agent.auth.tokens import TokenPolicy, TokenService
 from purpose_agent.chat.tasks import session_cleanup_blueprint
 from purpose_agent.jobs.maintenance import maintenance_blueprint
 from purpose_agent.jobs.queue import job_app
+from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.rate_limit import RateLimiter, parse_limits
+from purpose_agent.kit.rate_limit_middleware import RateLimitPolicy, RouteClass
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
@@ -259,3 +262,30 @@ def redis_client(settings: Settings) -> Redis | None:
         socket_connect_timeout=settings.redis_timeout_seconds,
     )
     return Redis(connection_pool=pool)
+
+
+def rate_limiter_from(settings: Settings) -> RateLimiter:
+    """The limiter on RATE_LIMIT_REDIS_URL, else REDIS_URL, else in memory; it connects on first use."""
+    return RateLimiter(
+        redis_url=settings.rate_limit_redis_url or settings.redis_url,
+        key_prefix=settings.rate_limit_key_prefix,
+        on_redis_failure=settings.rate_limit_on_redis_failure,
+        redis_timeout=settings.rate_limit_redis_timeout_seconds,
+        retry_redis_after=settings.rate_limit_redis_retry_seconds,
+    )
+
+
+def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
+    """The per-request limits; with RATE_LIMIT_ENABLED=false none, but client addresses are still resolved."""
+    clients = ClientAddressResolver(parse_networks(settings.trusted_proxies), settings.proxy_client_header)
+    if not settings.rate_limit_enabled:
+        return RateLimitPolicy(per_ip=(), per_principal=(), clients=clients)
+    return RateLimitPolicy(
+        per_ip=parse_limits(settings.rate_limit_per_ip),
+        per_principal=parse_limits(settings.rate_limit_per_principal),
+        per_route={
+            RouteClass.chat: parse_limits(settings.rate_limit_chat),
+            RouteClass.mcp: parse_limits(settings.rate_limit_mcp),
+        },
+        clients=clients,
+    )

@@ -1,6 +1,6 @@
 """The bodies of the long-running commands: the worker, and folder ingestion that waits for its jobs.
 
-Each owns its engine and embedder for the life of the command and closes them at the end; the
+Each opens the application context for the life of the command and closes them at the end; the
 command line (cli.py) only parses options and prints.
 """
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from purpose_agent.composition import embedder_from, worker_app
-from purpose_agent.db.engine import create_engine, create_sessionmaker
+from purpose_agent.composition import WORKER_EMBEDDER_THREADS, worker_app
+from purpose_agent.context import open_context
 from purpose_agent.jobs import repository as jobs
 from purpose_agent.jobs.queue import INGESTION_QUEUE, run_worker
 from purpose_agent.jobs.schemas import FINAL_STATES
@@ -41,13 +41,9 @@ class DocumentResult:
 
 @asynccontextmanager
 async def _resources(settings: Settings) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], Embedder]]:
-    engine = create_engine(settings.sqlalchemy_url(), pool_size=4, connect_timeout=5)
-    embedder = embedder_from(settings)
-    try:
-        yield create_sessionmaker(engine), embedder
-    finally:
-        await embedder.aclose()
-        await engine.dispose()
+    # The application context, as the API's, but with an embedder that uses two threads per batch.
+    async with open_context(settings, embedder_threads=WORKER_EMBEDDER_THREADS) as context:
+        yield context.sessionmaker, context.embedder
 
 
 async def worker_process(settings: Settings) -> None:

@@ -29,6 +29,7 @@ from purpose_agent.auth.principal import Principal
 from purpose_agent.composition import worker_app
 from purpose_agent.kit.request_context import accepted_request_id
 from purpose_agent.settings import Settings
+from tests.app_context import context
 from tests.conftest import api_client
 from tests.kit.test_redaction import (
     API_KEYS,
@@ -335,7 +336,7 @@ async def test_every_long_running_worker_schedules_the_retention(
     app: FastAPI, settings: Settings, test_sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     def periodic_tasks(maintenance: bool) -> set[str]:
-        jobs = worker_app(settings, test_sessionmaker, app.state.embedder, maintenance=maintenance)
+        jobs = worker_app(settings, test_sessionmaker, context(app).embedder, maintenance=maintenance)
         return {task.task.name for task in jobs.periodic_registry.periodic_tasks.values()}
 
     assert RETENTION_TASK in periodic_tasks(maintenance=True)

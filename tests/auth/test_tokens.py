@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from purpose_agent.auth.models import AuditEntry
 from purpose_agent.auth.tokens import InvalidToken, TokenPolicy, TokenService
 from purpose_agent.settings import Settings
+from tests.app_context import context
 from tests.conftest import api_client
 
 PASSWORD = "correct horse battery staple"
@@ -114,7 +115,7 @@ def rsa_pair() -> tuple[str, str]:
 
 
 async def test_bad_tokens_are_all_the_same_invalid_401(app: FastAPI, settings: Settings) -> None:
-    secret = app.state.tokens.policy.signing_key
+    secret = context(app).tokens.policy.signing_key
     now = datetime.now(UTC)
     far = int((now + timedelta(minutes=5)).timestamp())
     unsigned_claims = {"sub": "x", "role": "admin", "iss": settings.jwt_issuer, "aud": settings.jwt_audience}

@@ -17,6 +17,7 @@ from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.ingestion import ingest_document
 from purpose_agent.personas.models import Persona
 from purpose_agent.settings import ProviderSettings, Settings
+from tests.app_context import context, swap_context
 from tests.conftest import LogCapture, api_client
 from tests.knowledge.test_ingestion import manual_pdf, stored_document
 from tests.llm.fake_upstream import FakeUpstream, RecordedRequest
@@ -83,7 +84,7 @@ async def kettle(
 ) -> Persona:
     """The kettle manual (3 pages) ingested in `manuals`, and a persona answering from it."""
     document_id = await stored_document(session, manual_pdf(), "application/pdf", "kettle.pdf")
-    await ingest_document(test_sessionmaker, document_id, app.state.embedder, ChunkingPolicy())
+    await ingest_document(test_sessionmaker, document_id, context(app).embedder, ChunkingPolicy())
     persona = create_persona(session)
     await session.flush()
     return persona
@@ -112,7 +113,7 @@ def app_with(
     async def build(**changes: Any) -> AsyncIterator[AsyncClient]:
         application = create_app(settings.model_copy(update=changes), engine=engine)
         async with LifespanManager(application):
-            application.state.sessionmaker = test_sessionmaker
+            swap_context(application, sessionmaker=test_sessionmaker)
             async with api_client(application, user_key) as client:
                 yield client
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncGenerator
 from datetime import timedelta
+from typing import cast
 
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
@@ -18,9 +20,10 @@ from purpose_agent.chat.service import ABSTENTION
 from purpose_agent.chat.tasks import delete_expired_sessions
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.llm.models import FailoverEvent
-from purpose_agent.llm.types import ChatRequest, Message
+from purpose_agent.llm.types import ChatRequest, Message, StreamPart
 from purpose_agent.personas.models import Persona
 from purpose_agent.settings import ProviderSettings, Settings
+from tests.app_context import context, swap_context
 from tests.chat.conftest import AppFactory, create_persona, sent_messages
 from tests.conftest import api_client
 from tests.llm.fake_upstream import FakeUpstream, Fault
@@ -125,7 +128,7 @@ async def test_a_failing_provider_is_failed_over_and_the_answer_says_which_model
     assert body["model_used"] == "anthropic/claude-test"
     assert len(anthropic_fake.requests) == 1
     await session.commit()  # the recorder writes from its own session: let it see the test's rows
-    await app.state.llm_router.recorder.drain()  # records are written in batches, off the request
+    await context(app).recorder.drain()  # records are written in batches, off the request
     events = (await session.scalars(select(FailoverEvent).where(FailoverEvent.provider == "openai"))).all()
     assert [(e.reason, e.answered_by) for e in events][-1] == ("server_error", "anthropic/claude-test")
 
@@ -172,15 +175,13 @@ async def test_a_full_local_model_queue_is_a_503_problem_with_retry_after(
     }
     application = create_app(settings.model_copy(update=changes), engine=engine)
     async with LifespanManager(application):
-        application.state.sessionmaker = test_sessionmaker
-        local = application.state.llm_router.providers["local"]
-        busy = local.stream(
-            ChatRequest(
-                messages=(Message("user", "Write the numbers from 1 to 1000."),),
-                temperature=0,
-                max_tokens=800,
-            )
+        swap_context(application, sessionmaker=test_sessionmaker)
+        local = context(application).router.providers["local"]
+        request = ChatRequest(
+            messages=(Message("user", "Write the numbers from 1 to 1000."),), temperature=0, max_tokens=800
         )
+        # The local provider's stream is an async generator: closed here, it frees the model.
+        busy = cast(AsyncGenerator[StreamPart, None], local.stream(request))
         try:
             await anext(busy)  # the one generation the model runs at a time
             async with api_client(application, user_key) as client:
@@ -249,13 +250,13 @@ async def test_a_session_expires_a_day_after_its_last_message_and_the_cleanup_jo
     first = await ask(user_client, WARRANTY)
     session_id = first["session_id"]
     started = system_clock()
-    app.state.clock = lambda: started + timedelta(hours=23)
+    swap_context(app, clock=lambda: started + timedelta(hours=23))
     await ask(user_client, "And what do I need to claim it?", session_id=session_id)  # slides the expiry
 
-    app.state.clock = lambda: started + timedelta(hours=46)
+    swap_context(app, clock=lambda: started + timedelta(hours=46))
     assert (await user_client.get(f"/api/sessions/{session_id}")).status_code == 200, "23 h since the last"
 
-    app.state.clock = lambda: started + timedelta(hours=47, minutes=1)
+    swap_context(app, clock=lambda: started + timedelta(hours=47, minutes=1))
     expired = await user_client.get(f"/api/sessions/{session_id}")
     assert (expired.status_code, expired.json()["type"]) == (404, "/problems/session-expired")
     again = await user_client.post(

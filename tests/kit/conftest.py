@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from purpose_agent.app import create_app
 from purpose_agent.settings import Settings
+from tests.app_context import swap_context
 from tests.conftest import LogCapture
 
 CHEAP_ROUTE = "/api/agents"  # 401 without credentials, 200 with a user key: either way it counts
@@ -37,7 +38,7 @@ def start(
         configured = settings.model_copy(update={"rate_limit_key_prefix": redis_prefix, **updates})
         app = create_app(configured, engine=engine)
         async with LifespanManager(app):
-            app.state.sessionmaker = test_sessionmaker
+            swap_context(app, sessionmaker=test_sessionmaker)
             yield app
 
     return running

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from purpose_agent.kit.client_address import ProxyHeader
 from purpose_agent.kit.rate_limit import RateLimiter
 from purpose_agent.settings import SettingsError, load_settings
+from tests.app_context import context
 from tests.kit.conftest import CHEAP_ROUTE, Start, assert_refused, client_of
 from tests.ports import free_port
 from tests.test_cli import COMMAND, Service
@@ -204,7 +205,7 @@ async def test_limits_can_be_turned_off(start: Start) -> None:
 
 async def test_other_code_takes_its_own_limits_from_the_app_s_limiter(start: Start) -> None:
     async with start() as app:
-        limiter: RateLimiter = app.state.rate_limiter
+        limiter: RateLimiter = context(app).rate_limiter
         before = await limiter.peek("2/minute", "login", "user", "ann")
         assert (before.allowed, before.remaining) == (True, 2)
 

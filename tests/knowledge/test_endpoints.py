@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.ingestion import ingest_document
+from tests.app_context import context
 from tests.knowledge.test_ingestion import manual_pdf, stored_document
 
 
@@ -44,7 +45,7 @@ async def test_search_returns_the_page_source_heading_and_ranks(
     session: AsyncSession,
     test_sessionmaker: async_sessionmaker[AsyncSession],
 ) -> None:
-    embedder: Embedder = app.state.embedder
+    embedder: Embedder = context(app).embedder
     document_id = await stored_document(session, manual_pdf(), "application/pdf", "kettle.pdf")
     await ingest_document(test_sessionmaker, document_id, embedder, ChunkingPolicy())
 
@@ -93,7 +94,7 @@ async def test_documents_are_listed_by_page_and_filter_and_deleted_with_their_ch
     ids = [
         await stored_document(session, f"note {n}".encode(), "text/plain", f"note-{n}.txt") for n in range(3)
     ]
-    await ingest_document(test_sessionmaker, ids[0], app.state.embedder, ChunkingPolicy())
+    await ingest_document(test_sessionmaker, ids[0], context(app).embedder, ChunkingPolicy())
 
     first_page = (await client.get("/api/knowledge/documents", params={"limit": 2})).json()
     assert (first_page["total"], len(first_page["items"]), first_page["limit"]) == (3, 2, 2)

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from purpose_agent.app import create_app
 from purpose_agent.knowledge.models import Category, Document
 from purpose_agent.settings import Settings
+from tests.app_context import swap_context
 from tests.conftest import LogCapture, api_client
 from tests.knowledge.test_ingestion import manual_pdf
 
@@ -149,7 +150,7 @@ async def small_limit_client(
 
     application: FastAPI = create_app(settings.model_copy(update={"upload_max_bytes": 4096}))
     async with LifespanManager(application):
-        application.state.sessionmaker = test_sessionmaker
+        swap_context(application, sessionmaker=test_sessionmaker)
         async with api_client(application, admin_key) as client:
             yield client
 

@@ -15,6 +15,7 @@ from mcp_types import TextContent
 from purpose_agent.chat.schemas import ChatAsk
 from purpose_agent.knowledge.schemas import SearchRequest
 from purpose_agent.personas.models import Persona
+from tests.app_context import context
 from tests.chat.conftest import AppFactory
 from tests.conftest import api_client
 from tests.llm.fake_upstream import FakeUpstream
@@ -246,7 +247,7 @@ async def test_without_credentials_or_with_bad_ones_the_endpoint_answers_401(
 
 
 async def test_a_bearer_key_and_a_bearer_token_are_accepted(app: FastAPI, user_key: str) -> None:
-    token = app.state.tokens.issue(subject="ada", role="user", name="Ada", now=datetime.now(UTC)).token
+    token = context(app).tokens.issue(subject="ada", role="user", name="Ada", now=datetime.now(UTC)).token
     for credential in (user_key, token):
         async with mcp_client(app, None, headers={"Authorization": f"Bearer {credential}"}) as client:
             assert not (await client.call_tool("list_agents", {})).is_error

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
 import structlog
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth import audit, keys
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Forbidden, Unauthenticated
 from purpose_agent.auth.models import Role
 from purpose_agent.auth.principal import Principal
-from purpose_agent.auth.tokens import looks_like_jwt
+from purpose_agent.auth.throttle import LoginThrottle
+from purpose_agent.auth.tokens import TokenService, looks_like_jwt
+from purpose_agent.kit.app_context import context_of
 
 log = structlog.get_logger("purpose_agent.auth")
 
@@ -34,9 +37,28 @@ def presented_secret(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def authenticator_of(request: Request) -> Authenticator:
-    authenticator: Authenticator = request.app.state.authenticator
-    return authenticator
+class AuthContext(Protocol):
+    """The parts of the application context that authentication and the auth routes read."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def authenticator(self) -> Authenticator: ...
+
+    @property
+    def tokens(self) -> TokenService: ...
+
+    @property
+    def login_throttle(self) -> LoginThrottle: ...
+
+
+def auth_context(request: Request) -> AuthContext:
+    context: AuthContext = context_of(request)
+    return context
+
+
+AuthContextDep = Annotated[AuthContext, Depends(auth_context)]
 
 
 async def current_principal(request: Request) -> Principal:
@@ -44,24 +66,23 @@ async def current_principal(request: Request) -> Principal:
     secret = presented_secret(request)
     if secret is None:
         raise Unauthenticated(MISSING)
-    principal = await authenticator_of(request).principal(
-        request.app.state.sessionmaker, secret, datetime.now(UTC)
-    )
+    context = auth_context(request)
+    principal = await context.authenticator.principal(context.sessionmaker, secret, datetime.now(UTC))
     if principal is None:
-        await _note_denied(request, secret)
+        await _note_denied(context.sessionmaker, request, secret)
         raise Unauthenticated(INVALID)
     request.state.principal = principal
     return principal
 
 
-async def _note_denied(request: Request, secret: str) -> None:
+async def _note_denied(sessionmaker: async_sessionmaker[AsyncSession], request: Request, secret: str) -> None:
     """An audit entry that outlives the refused request; a failure to write it never hides the 401."""
     jwt_like = looks_like_jwt(secret)
     # The visible part of a key identifies it without revealing it; a token is not shown at all.
     actor = "token" if jwt_like else f"key:{secret[: keys.VISIBLE_CHARS]}"
     try:
         await audit.record_detached(
-            request.app.state.sessionmaker,
+            sessionmaker,
             request,
             action="auth.token_denied" if jwt_like else "auth.key_denied",
             outcome="denied",

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 
 from purpose_agent.auth import audit, keys, users
-from purpose_agent.auth.dependencies import AdminPrincipal, authenticator_of
+from purpose_agent.auth.dependencies import AdminPrincipal, AuthContext, AuthContextDep
 from purpose_agent.auth.errors import (
     KeyNotFound,
     PasswordRejected,
@@ -31,8 +31,6 @@ from purpose_agent.auth.schemas import (
     UserRead,
     UserUpdate,
 )
-from purpose_agent.auth.throttle import LoginThrottle
-from purpose_agent.auth.tokens import TokenService
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.clock import NowDep
 from purpose_agent.kit.pagination import Page, PageDep
@@ -55,32 +53,33 @@ def client_address(request: Request) -> str:
     responses=problem_responses(Unauthenticated, TooManyAttempts, TokensNotIssued),
 )
 async def issue_token(
-    data: TokenRequest, request: Request, session: SessionDep, now: NowDep
+    data: TokenRequest, request: Request, session: SessionDep, context: AuthContextDep, now: NowDep
 ) -> TokenResponse:
     """Exchange a username and password for a short-lived bearer token."""
-    tokens: TokenService = request.app.state.tokens
-    if not tokens.policy.can_issue:
+    if not context.tokens.policy.can_issue:
         raise TokensNotIssued("This service verifies tokens of an identity provider; it issues none.")
-    throttle: LoginThrottle = request.app.state.login_throttle
+    throttle = context.login_throttle
     username, address = users.normalise_username(data.username), client_address(request)
     if (wait := await throttle.retry_after(username, address)) is not None:
-        await _note_failure(request, username, "auth.login_throttled", "refused")
+        await _note_failure(context, request, username, "auth.login_throttled", "refused")
         raise TooManyAttempts(wait)
-    user = await users.sign_in(request.app.state.sessionmaker, username, data.password, now)
+    user = await users.sign_in(context.sessionmaker, username, data.password, now)
     if user is None:
         await throttle.failed(username, address)
-        await _note_failure(request, username, "auth.login_failed", "failed")
+        await _note_failure(context, request, username, "auth.login_failed", "failed")
         raise Unauthenticated(BAD_LOGIN)
-    issued = tokens.issue(subject=f"user:{user.id}", role=user.role, name=user.username, now=now)
+    issued = context.tokens.issue(subject=f"user:{user.id}", role=user.role, name=user.username, now=now)
     await audit.record(session, request, action="auth.login", target=username, actor=f"user:{user.id}")
     return TokenResponse(access_token=issued.token, expires_in=issued.expires_in)
 
 
-async def _note_failure(request: Request, username: str, action: str, outcome: str) -> None:
+async def _note_failure(
+    context: AuthContext, request: Request, username: str, action: str, outcome: str
+) -> None:
     """Written apart from the request, which fails; a failed audit write never hides the answer."""
     try:
         await audit.record_detached(
-            request.app.state.sessionmaker, request, action=action, outcome=outcome, actor=username
+            context.sessionmaker, request, action=action, outcome=outcome, actor=username
         )
     except Exception:
         log.exception("audit_not_written", action=action)
@@ -120,14 +119,19 @@ async def list_keys(session: SessionDep, _: AdminPrincipal, page: PageDep) -> Pa
 
 @router.delete("/api/keys/{key_id}", status_code=204, responses=problem_responses(KeyNotFound))
 async def revoke_key(
-    key_id: uuid.UUID, request: Request, session: SessionDep, _: AdminPrincipal, now: NowDep
+    key_id: uuid.UUID,
+    request: Request,
+    session: SessionDep,
+    context: AuthContextDep,
+    _: AdminPrincipal,
+    now: NowDep,
 ) -> Response:
     """Revoke a key: refused from its next request on."""
     if await keys.revoke_key(session, str(key_id), now) is None:
         raise KeyNotFound(f"There is no live key with id {key_id}.")
     await audit.record(session, request, action="key.revoke", target=str(key_id))
     # Dropped here at once; every process (this one too) drops it again when the revocation commits.
-    authenticator_of(request).forget_key(key_id)
+    context.authenticator.forget_key(key_id)
     return Response(status_code=204)
 
 
@@ -151,11 +155,11 @@ async def list_users(session: SessionDep, _: AdminPrincipal, page: PageDep) -> P
 
 @router.patch("/api/admin/users/{user_id}", responses=problem_responses(UserNotFound, PasswordRejected))
 async def update_user(
-    user_id: uuid.UUID, data: UserUpdate, request: Request, session: SessionDep, _: AdminPrincipal
+    user_id: uuid.UUID, data: UserUpdate, session: SessionDep, context: AuthContextDep, _: AdminPrincipal
 ) -> UserRead:
     """Change a user's role, password, or disable them (their tokens stop working at once)."""
     user = await users.update_user(
         session, user_id, role=data.role, disabled=data.disabled, password=data.password
     )
-    authenticator_of(request).forget_user(user_id)  # and in every process when it commits
+    context.authenticator.forget_user(user_id)  # and in every process when it commits
     return UserRead.model_validate(user)

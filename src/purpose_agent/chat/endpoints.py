@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
@@ -21,6 +21,7 @@ from purpose_agent.chat.schemas import ChatAnswer, ChatAsk, MessageRead, Session
 from purpose_agent.chat.service import ChatDeps
 from purpose_agent.chat.streaming import answer_stream, rest_events
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
+from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.clock import NowDep, current_time
 from purpose_agent.kit.problems import problem_responses
 
@@ -32,9 +33,16 @@ CHAT_PROBLEMS = problem_responses(
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
+class ChatContext(Protocol):
+    """The part of the application context that chat routes read."""
+
+    @property
+    def chat(self) -> ChatDeps: ...
+
+
 def chat_deps(request: Request) -> ChatDeps:
-    deps: ChatDeps = request.app.state.chat
-    return deps
+    context: ChatContext = context_of(request)
+    return context.chat
 
 
 ChatDepsDep = Annotated[ChatDeps, Depends(chat_deps)]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from purpose_agent.kit.app_context import context_of
 
 
 def create_engine(
@@ -34,10 +36,16 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+class DatabaseContext(Protocol):
+    """The part of the application context that routes' sessions come from."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     """The request's session: committed when the route succeeds, rolled back when it raises."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    async with sessionmaker() as session:
+    async with sessionmaker_of(request)() as session:
         try:
             yield session
         except BaseException:
@@ -54,8 +62,8 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 def sessionmaker_of(request: Request) -> async_sessionmaker[AsyncSession]:
     """The app's sessionmaker, for routes that open short transactions of their own (none across a slow
     call such as a model's or an embedder's)."""
-    sessionmaker: async_sessionmaker[AsyncSession] = request.app.state.sessionmaker
-    return sessionmaker
+    context: DatabaseContext = context_of(request)
+    return context.sessionmaker
 
 
 SessionmakerDep = Annotated[async_sessionmaker[AsyncSession], Depends(sessionmaker_of)]

@@ -2,14 +2,29 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Annotated, Protocol
+
+from fastapi import APIRouter, Depends, Request
 
 from purpose_agent import __version__
 from purpose_agent.health.schemas import CheckRead, Liveness, ProviderRead, Readiness
 from purpose_agent.health.service import CheckStatus, ReadinessService
+from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.problems import ServiceUnavailable, problem_responses
 
 router = APIRouter(prefix="/health", tags=["health"])
+
+
+class HealthContext(Protocol):
+    """The part of the application context that readiness reads."""
+
+    @property
+    def readiness(self) -> ReadinessService: ...
+
+
+def readiness_service(request: Request) -> ReadinessService:
+    context: HealthContext = context_of(request)
+    return context.readiness
 
 
 class NotReady(ServiceUnavailable):
@@ -24,10 +39,11 @@ async def liveness() -> Liveness:
 
 
 @router.get("/ready", responses=problem_responses(NotReady))
-async def readiness(request: Request) -> Readiness:
+async def readiness(
+    service: Annotated[ReadinessService, Depends(readiness_service)],
+) -> Readiness:
     """200 while this process can serve (`degraded` when it serves on a fallback, e.g. without Redis);
     503 problem naming what fails when it cannot (its database)."""
-    service: ReadinessService = request.app.state.readiness
     results = await service.check()
     checks = {
         result.name: CheckRead(status=result.status, latency_ms=result.latency_ms, detail=result.detail)

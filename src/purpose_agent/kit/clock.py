@@ -4,11 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
 
+from purpose_agent.kit.app_context import context_of
+
 Clock = Callable[[], datetime]
+
+
+class ClockContext(Protocol):
+    """The part of the application context that tells the time."""
+
+    @property
+    def clock(self) -> Clock: ...
 
 
 def system_clock() -> datetime:
@@ -17,9 +26,9 @@ def system_clock() -> datetime:
 
 
 def current_time(request: Request) -> datetime:
-    """The app's clock (app.state.clock, the system clock by default)."""
-    clock: Clock = getattr(request.app.state, "clock", system_clock)
-    return clock()
+    """Now, by the application's clock."""
+    context: ClockContext = context_of(request)
+    return context.clock()
 
 
 NowDep = Annotated[datetime, Depends(current_time)]

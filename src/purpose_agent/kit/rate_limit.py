@@ -18,7 +18,7 @@ It tries Redis again after `retry_redis_after` seconds; readiness pings it too, 
 at the next probe. Hits made during the outage are not carried back to Redis. Either way a Redis
 failure never becomes a 500.
 
-Other code takes its own limits through the same object (`app.state.rate_limiter`):
+Other code takes its own limits through the same object (the application context's `rate_limiter`):
 
     decision = await limiter.hit("5/minute", "login", "username", name)
     if not decision.allowed: ...  # decision.retry_after seconds

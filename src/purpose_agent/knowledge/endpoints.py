@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import asdict
-from typing import Annotated
+from typing import Annotated, Protocol
 
-from fastapi import APIRouter, File, Form, Path, Query, Request, Response, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 
 from purpose_agent.auth import audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
+from purpose_agent.kit.app_context import context_of
+from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.kit.pagination import Page, PageDep
 from purpose_agent.kit.problems import problem_responses
 from purpose_agent.knowledge import registration, repository, service
@@ -39,6 +41,28 @@ from purpose_agent.knowledge.schemas import (
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
 
 CategoryPath = Annotated[str, Path(pattern=CATEGORY_PATTERN)]
+
+
+class KnowledgeContext(Protocol):
+    """The parts of the application context that the knowledge routes read."""
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def inspection(self) -> BoundedExecutor:
+        """Type detection and digests of uploads, off the event loop."""
+
+    @property
+    def upload_max_bytes(self) -> int: ...
+
+
+def knowledge_context(request: Request) -> KnowledgeContext:
+    context: KnowledgeContext = context_of(request)
+    return context
+
+
+KnowledgeContextDep = Annotated[KnowledgeContext, Depends(knowledge_context)]
 
 
 @router.get("/categories")
@@ -106,6 +130,7 @@ async def upload_document(
     request: Request,
     response: Response,
     session: SessionDep,
+    context: KnowledgeContextDep,
     _: AdminPrincipal,
     file: Annotated[UploadFile, File(description="PDF, DOCX, Markdown, HTML or plain text.")],
     category: Annotated[CategoryName, Form(description="The category the document belongs to.")],
@@ -114,7 +139,7 @@ async def upload_document(
 
     The type is read from the content, never from the file name or the declared content type.
     """
-    max_bytes: int = request.app.state.upload_max_bytes
+    max_bytes = context.upload_max_bytes
     # One byte past the limit is enough to know it is too large, without reading the rest.
     data = await file.read(max_bytes + 1)
     added = await registration.register_document(
@@ -123,7 +148,7 @@ async def upload_document(
         name=registration.source_name(file.filename or ""),
         data=data,
         max_bytes=max_bytes,
-        inspection=request.app.state.inspection,
+        inspection=context.inspection,
     )
     await audit.record(
         session,
@@ -168,11 +193,10 @@ async def delete_document(
 
 @router.post("/search", responses=problem_responses(CategoryNotFound))
 async def search(
-    data: SearchRequest, request: Request, sessionmaker: SessionmakerDep, _: UserPrincipal
+    data: SearchRequest, sessionmaker: SessionmakerDep, context: KnowledgeContextDep, _: UserPrincipal
 ) -> SearchResponse:
     """The passages that best match `query`, in one category or all, by hybrid, vector or keyword search."""
-    embedder: Embedder = request.app.state.embedder
-    hits = await service.search(sessionmaker, embedder, data)
+    hits = await service.search(sessionmaker, context.embedder, data)
     results = [
         SearchResult.model_validate({**asdict(hit), "heading_path": list(hit.heading_path)}) for hit in hits
     ]

@@ -9,9 +9,9 @@ state. Stateless: no session lives in this process, so any replica serves any re
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecurityMiddleware
@@ -21,6 +21,7 @@ from starlette.types import Receive, Scope, Send
 from purpose_agent.auth.dependencies import MISSING, UserPrincipal
 from purpose_agent.auth.errors import Unauthenticated
 from purpose_agent.auth.principal import Principal
+from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.problems import problem_responses
 from purpose_agent.kit.request_context import new_request_id
 from purpose_agent.mcp.errors import HostNotAllowed, OriginNotAllowed
@@ -39,6 +40,24 @@ JSON_RPC_BODY: dict[str, Any] = {
         },
     }
 }
+
+
+class McpContext(Protocol):
+    """The parts of the application context that serve MCP over HTTP."""
+
+    @property
+    def mcp_server(self) -> MCPServer: ...
+
+    @property
+    def mcp_sessions(self) -> StreamableHTTPSessionManager: ...
+
+
+def mcp_context(request: Request) -> McpContext:
+    context: McpContext = context_of(request)
+    return context
+
+
+McpContextDep = Annotated[McpContext, Depends(mcp_context)]
 
 
 class RequestCaller:
@@ -78,11 +97,11 @@ class _SessionManagerResponse(Response):
     },
     openapi_extra=JSON_RPC_BODY,
 )
-async def mcp_endpoint(request: Request, _: UserPrincipal) -> Response:
+async def mcp_endpoint(request: Request, context: McpContextDep, _: UserPrincipal) -> Response:
     """MCP streamable HTTP (stateless, JSON responses): the tools ask_agent, search_knowledge and list_agents.
 
     Point an MCP client at this URL with the API key as `X-API-Key` or `Authorization: Bearer`."""
-    manager: StreamableHTTPSessionManager = request.app.state.mcp_sessions
+    manager = context.mcp_sessions
     refusal = await TransportSecurityMiddleware(manager.security_settings).validate_request(request)
     if refusal is not None and refusal.status_code == HostNotAllowed.status:
         raise HostNotAllowed(
@@ -98,9 +117,9 @@ async def mcp_endpoint(request: Request, _: UserPrincipal) -> Response:
 
 
 @router.get("/api/mcp/tools")
-async def list_tools(request: Request, _: UserPrincipal) -> list[ToolRead]:
+async def list_tools(context: McpContextDep, _: UserPrincipal) -> list[ToolRead]:
     """The MCP tools with their descriptions and input and output JSON schemas."""
-    server: MCPServer = request.app.state.mcp_server
+    server = context.mcp_server
     return [
         ToolRead(
             name=tool.name,

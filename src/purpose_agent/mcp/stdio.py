@@ -12,35 +12,43 @@ so the per-address limit does not apply.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Protocol
 
 import structlog
-from fastapi import FastAPI
 from mcp.server.mcpserver import Context
-from starlette.datastructures import State
 
 from purpose_agent.auth import audit, keys
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Unauthenticated
 from purpose_agent.auth.principal import Principal
 from purpose_agent.auth.tokens import looks_like_jwt
-from purpose_agent.kit.problems import ProblemError
 from purpose_agent.kit.rate_limit import RateLimiter
 from purpose_agent.kit.rate_limit_middleware import MCP_PATH, RateLimitPolicy, checks_for, refusal_detail
 from purpose_agent.kit.request_context import new_request_id
 from purpose_agent.mcp.errors import RateLimited
-from purpose_agent.mcp.tools import build_server
+from purpose_agent.mcp.tools import ToolContext, build_server
 
 log = structlog.get_logger("purpose_agent.mcp")
 
 REFUSED = "MCP_API_KEY is refused: it is not a live API key or token (unknown, revoked or expired)."
 
 
+class StdioContext(ToolContext, Protocol):
+    """The parts of the application context that MCP over stdio reads: the tools' and the checks'."""
+
+    @property
+    def authenticator(self) -> Authenticator: ...
+
+    @property
+    def rate_limiter(self) -> RateLimiter: ...
+
+
 class CredentialCaller:
     """Every call is made by the one credential this process was started with."""
 
-    def __init__(self, secret: str, state: State, policy: RateLimitPolicy) -> None:
+    def __init__(self, secret: str, context: StdioContext, policy: RateLimitPolicy) -> None:
         self.secret = secret
-        self.state = state
+        self.context = context
         self.policy = policy
 
     async def principal(self, ctx: Context) -> Principal:
@@ -51,8 +59,9 @@ class CredentialCaller:
         return new_request_id()
 
     async def authenticate(self) -> Principal:
-        authenticator: Authenticator = self.state.authenticator
-        principal = await authenticator.principal(self.state.sessionmaker, self.secret, datetime.now(UTC))
+        principal = await self.context.authenticator.principal(
+            self.context.sessionmaker, self.secret, datetime.now(UTC)
+        )
         if principal is None:
             await self._note_denied()
             raise Unauthenticated(REFUSED)
@@ -63,7 +72,7 @@ class CredentialCaller:
         jwt_like = looks_like_jwt(self.secret)
         try:
             await audit.record_detached(
-                self.state.sessionmaker,
+                self.context.sessionmaker,
                 audit.AuditContext(actor=audit.ANONYMOUS, request_id=new_request_id()),
                 action="auth.token_denied" if jwt_like else "auth.key_denied",
                 outcome="denied",
@@ -75,7 +84,7 @@ class CredentialCaller:
 
     async def _count(self) -> None:
         # The checks the middleware makes for POST /api/mcp with this credential, but the address's.
-        limiter: RateLimiter = self.state.rate_limiter
+        limiter = self.context.rate_limiter
         scope = {"type": "http", "path": MCP_PATH, "headers": [(b"x-api-key", self.secret.encode())]}
         for check in checks_for(self.policy, scope, None):
             if check.key_parts[0] == "ip":
@@ -85,19 +94,9 @@ class CredentialCaller:
                 raise RateLimited(refusal_detail(check, decision))
 
 
-async def serve_stdio(app: FastAPI, secret: str, policy: RateLimitPolicy) -> None:
-    """Run the app's lifespan, check the credential (a problem when it is refused), then serve stdio."""
-    refused: ProblemError | None = None
-    async with app.router.lifespan_context(app):
-        state = app.state
-        caller = CredentialCaller(secret, state, policy)
-        try:
-            principal = await caller.authenticate()
-        except ProblemError as exc:
-            # Raised once the lifespan is closed, or its task group would wrap it in a group.
-            refused = exc
-        else:
-            log.info("mcp_stdio_ready", principal=principal.id, role=principal.role.value)
-            await build_server(state, caller).run_stdio_async()
-    if refused is not None:
-        raise refused
+async def serve_stdio(context: StdioContext, secret: str, policy: RateLimitPolicy) -> None:
+    """Check the credential (a problem when it is refused), then serve the tools on stdio."""
+    caller = CredentialCaller(secret, context, policy)
+    principal = await caller.authenticate()
+    log.info("mcp_stdio_ready", principal=principal.id, role=principal.role.value)
+    await build_server(lambda: context, caller).run_stdio_async()

@@ -23,7 +23,6 @@ from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import Field, StringConstraints
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from starlette.datastructures import State
 
 from purpose_agent import __version__
 from purpose_agent.auth.errors import Forbidden
@@ -32,7 +31,7 @@ from purpose_agent.auth.principal import Principal
 from purpose_agent.chat import service as chat_service
 from purpose_agent.chat.schemas import AgentId, ChatAnswer, Question
 from purpose_agent.chat.service import ChatDeps
-from purpose_agent.kit.clock import Clock, system_clock
+from purpose_agent.kit.clock import Clock
 from purpose_agent.kit.problems import ProblemError
 from purpose_agent.knowledge import service as knowledge_service
 from purpose_agent.knowledge.embeddings.base import Embedder
@@ -72,6 +71,22 @@ DEFAULT_TOP_K = 5
 T = TypeVar("T")
 
 
+class ToolContext(Protocol):
+    """The parts of the application context that the tools read."""
+
+    @property
+    def sessionmaker(self) -> async_sessionmaker[AsyncSession]: ...
+
+    @property
+    def chat(self) -> ChatDeps: ...
+
+    @property
+    def embedder(self) -> Embedder: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
 class Caller(Protocol):
     """Who is calling: the transport's answer for one tool call (a problem when nobody may)."""
 
@@ -100,8 +115,9 @@ def http_session_manager(
     return server.session_manager
 
 
-def build_server(state: State, caller: Caller) -> MCPServer:
-    """The MCP server; `state` is the app's (its sessionmaker, chat, embedder and clock), read per call."""
+def build_server(context: Callable[[], ToolContext], caller: Caller) -> MCPServer:
+    """The MCP server; `context` gives the application context at each call (so a test that swaps
+    the app's context is seen by the tools too)."""
     server: MCPServer = MCPServer(
         SERVER_NAME, title="Purpose-Agent", version=__version__, instructions=INSTRUCTIONS
     )
@@ -145,16 +161,15 @@ def build_server(state: State, caller: Caller) -> MCPServer:
         ] = None,
     ) -> Annotated[CallToolResult, AskAgentResult]:
         async def work(principal: Principal) -> ChatAnswer:
-            chat: ChatDeps = state.chat
-            clock: Clock = getattr(state, "clock", system_clock)
+            parts = context()
             return await chat_service.ask(
-                state.sessionmaker,
-                chat,
+                parts.sessionmaker,
+                parts.chat,
                 principal,
                 agent_id=agent_id,
                 question=question,
                 session_id=session_id,
-                now=clock(),
+                now=parts.clock(),
                 request_id=caller.request_id(ctx),
             )
 
@@ -184,9 +199,9 @@ def build_server(state: State, caller: Caller) -> MCPServer:
         top_k: Annotated[TopK, Field(description="How many passages, 1 to 50.")] = DEFAULT_TOP_K,
     ) -> SearchKnowledgeResult:
         async def work(_: Principal) -> SearchKnowledgeResult:
-            embedder: Embedder = state.embedder
+            parts = context()
             request = SearchRequest(query=query, category=category, top_k=top_k)
-            hits = await knowledge_service.search(_sessionmaker(state), embedder, request)
+            hits = await knowledge_service.search(parts.sessionmaker, parts.embedder, request)
             return SearchKnowledgeResult(
                 results=[
                     KnowledgeHit(
@@ -214,17 +229,12 @@ def build_server(state: State, caller: Caller) -> MCPServer:
     )
     async def list_agents(ctx: Context) -> AgentsResult:
         async def work(_: Principal) -> AgentsResult:
-            async with _sessionmaker(state)() as session:
+            async with context().sessionmaker() as session:
                 return AgentsResult(agents=await persona_queries.list_agents(session))
 
         return await call("list_agents", ctx, work)
 
     return server
-
-
-def _sessionmaker(state: State) -> async_sessionmaker[AsyncSession]:
-    sessionmaker: async_sessionmaker[AsyncSession] = state.sessionmaker
-    return sessionmaker
 
 
 def _sources(result: AskAgentResult) -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Query, Request, Response
 
 from purpose_agent.auth import audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
 from purpose_agent.db.engine import SessionDep
+from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.problems import problem_responses
 from purpose_agent.personas import commands, queries
 from purpose_agent.personas.errors import PersonaExists, PersonaHasSessions, PersonaNotFound
@@ -18,11 +19,18 @@ from purpose_agent.personas.schemas import AgentRead, PersonaCreate, PersonaRead
 router = APIRouter(tags=["personas"])
 
 
+class PersonasContext(Protocol):
+    """The parts of the application context that the persona routes read."""
+
+    @property
+    def profiles(self) -> ProfileCache: ...
+
+
 def forget_here(request: Request, persona_id: str) -> None:
     """Drop the persona's cached profile in this process at once: the caller's next chat sees the
     change. Every process, this one included, drops it again when the write commits (announced)."""
-    profiles: ProfileCache = request.app.state.profiles
-    profiles.forget(persona_id)
+    context: PersonasContext = context_of(request)
+    context.profiles.forget(persona_id)
 
 
 @router.get("/api/agents")
