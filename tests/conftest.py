@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from purpose_agent import __version__
 from purpose_agent.app import create_app
 from purpose_agent.auth.keys import create_key
-from purpose_agent.auth.models import Role
+from purpose_agent.auth.principal import Role
 from purpose_agent.db.embedded import EmbeddedPostgres
 from purpose_agent.db.engine import create_engine
 from purpose_agent.db.migrate import upgrade

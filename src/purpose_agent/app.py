@@ -6,20 +6,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from purpose_agent import __version__
-from purpose_agent.auth.audit_endpoints import router as audit_router
+from purpose_agent.audit.endpoints import audit_router
+from purpose_agent.auth.dependencies import require_role
 from purpose_agent.auth.endpoints import router as auth_router
+from purpose_agent.auth.principal import Role
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
 from purpose_agent.composition import rate_limit_policy, rate_limiter_from
 from purpose_agent.context import open_context
 from purpose_agent.db.errors import install_database_problem_handlers
 from purpose_agent.health.endpoints import router as health_router
-from purpose_agent.jobs.endpoints import router as jobs_router
 from purpose_agent.kit.app_context import install_context, installed_context
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
 from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
@@ -29,6 +30,7 @@ from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
 from purpose_agent.knowledge.endpoints import router as knowledge_router
+from purpose_agent.knowledge.job_endpoints import router as jobs_router
 from purpose_agent.mcp.endpoints import router as mcp_router
 from purpose_agent.personas.endpoints import router as personas_router
 from purpose_agent.settings import AppEnv, Settings
@@ -74,7 +76,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     app.include_router(knowledge_router)
     app.include_router(jobs_router)
     app.include_router(auth_router)
-    app.include_router(audit_router)
+    app.include_router(audit_router(Depends(require_role(Role.admin))))
     app.include_router(personas_router)
     app.include_router(chat_router)
     app.include_router(openai_router)

@@ -236,7 +236,7 @@ def _seed_knowledge(settings: Settings) -> None:
 def _first_admin_key(settings: Settings) -> None:
     """On the first start (no live admin key yet), make one and print it: the only time it is shown."""
     from purpose_agent.auth.keys import any_live_admin_key, create_key
-    from purpose_agent.auth.models import Role
+    from purpose_agent.auth.principal import Role
 
     async def ensure() -> str | None:
         async with _database_session(settings) as session:
@@ -348,7 +348,7 @@ def keys_create(
     from datetime import UTC, datetime, timedelta
 
     from purpose_agent.auth.keys import create_key
-    from purpose_agent.auth.models import Role
+    from purpose_agent.auth.principal import Role
 
     settings = _settings()
     if role not in {member.value for member in Role}:
@@ -376,7 +376,7 @@ def users_create(
     """Create a user; the password is asked twice (or read from stdin), never taken as an argument."""
     import sys
 
-    from purpose_agent.auth.models import Role
+    from purpose_agent.auth.principal import Role
     from purpose_agent.auth.users import create_user
     from purpose_agent.kit.problems import ProblemError
 

@@ -12,7 +12,7 @@ import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from purpose_agent.auth.audit_tasks import audit_retention_blueprint
+from purpose_agent.audit.tasks import audit_retention_blueprint
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenPolicy, TokenService

@@ -26,6 +26,7 @@ from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenService
 from purpose_agent.chat.endpoints import ChatContext
 from purpose_agent.chat.service import ChatDeps
+from purpose_agent.chat.sessions import PersonaConversations
 from purpose_agent.composition import (
     API_EMBEDDER_THREADS,
     build_router,
@@ -77,6 +78,7 @@ class AppContext:
     router: LLMRouter
     recorder: DatabaseRecorder
     chat: ChatDeps
+    conversations: PersonaConversations
     inspection: BoundedExecutor
     upload_max_bytes: int
     readiness: ReadinessService
@@ -162,6 +164,7 @@ async def open_context(
             history_budget=settings.history_token_budget,
             profiles=profiles,
         ),
+        conversations=PersonaConversations(),
         inspection=inspection,
         upload_max_bytes=settings.upload_max_bytes,
         readiness=ReadinessService(

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.composition import WORKER_EMBEDDER_THREADS, worker_app
@@ -21,9 +20,9 @@ from purpose_agent.context import open_context
 from purpose_agent.jobs import repository as jobs
 from purpose_agent.jobs.queue import INGESTION_QUEUE, run_worker
 from purpose_agent.jobs.schemas import FINAL_STATES
+from purpose_agent.knowledge import repository as knowledge
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.folder import FileResult, FolderReport, ingest_folder
-from purpose_agent.knowledge.models import Document
 from purpose_agent.settings import Settings
 
 # While another worker holds one of our jobs, or a retry is scheduled, look again this often at most.
@@ -107,11 +106,7 @@ async def _documents(
     sessionmaker: async_sessionmaker[AsyncSession], job_ids: list[int]
 ) -> list[DocumentResult]:
     async with sessionmaker() as session:
-        documents = await session.scalars(
-            select(Document)
-            .where(Document.job_id.in_(job_ids))
-            .order_by(Document.category, Document.source_name)
-        )
+        documents = await knowledge.documents_of_jobs(session, job_ids)
         return [
             DocumentResult(d.category, d.source_name, d.status, d.chunk_count, d.error) for d in documents
         ]

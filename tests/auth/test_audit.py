@@ -20,12 +20,13 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.requests import Request
 
-from purpose_agent.auth import audit
-from purpose_agent.auth.audit import AuditContext, record, record_detached
-from purpose_agent.auth.audit_tasks import RETENTION_TASK, delete_expired_audit
+from purpose_agent.audit import service as audit
+from purpose_agent.audit.models import AuditEntry
+from purpose_agent.audit.service import AuditContext, record, record_detached
+from purpose_agent.audit.tasks import RETENTION_TASK, delete_expired_audit
 from purpose_agent.auth.keys import create_key, digest
-from purpose_agent.auth.models import ApiKey, AuditEntry, Role
-from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.models import ApiKey
+from purpose_agent.auth.principal import Principal, Role
 from purpose_agent.composition import worker_app
 from purpose_agent.kit.request_context import accepted_request_id
 from purpose_agent.settings import Settings

@@ -18,7 +18,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.keys import create_key, revoke_key
-from purpose_agent.auth.models import ApiKey, Role, User
+from purpose_agent.auth.models import ApiKey, User
+from purpose_agent.auth.principal import Role
 from purpose_agent.auth.users import create_user, update_user
 from purpose_agent.personas.commands import update_persona
 from purpose_agent.personas.models import Persona

@@ -9,7 +9,8 @@ from httpx import AsyncClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.auth.keys import create_key
-from purpose_agent.auth.models import ApiKey, Role
+from purpose_agent.auth.models import ApiKey
+from purpose_agent.auth.principal import Role
 from tests.conftest import api_client
 
 

@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from httpx import AsyncClient
 from starlette.routing import BaseRoute
 
-from purpose_agent.auth.models import Role
+from purpose_agent.auth.principal import Role
 
 PUBLIC = {("GET", "/health"), ("GET", "/health/ready"), ("POST", "/api/auth/token")}
 

@@ -20,7 +20,7 @@ from jwt.utils import base64url_encode
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purpose_agent.auth.models import AuditEntry
+from purpose_agent.audit.models import AuditEntry
 from purpose_agent.auth.tokens import InvalidToken, TokenPolicy, TokenService
 from purpose_agent.settings import Settings
 from tests.app_context import context

@@ -23,7 +23,8 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.keys import create_key
-from purpose_agent.auth.models import ApiKey, Role
+from purpose_agent.auth.models import ApiKey
+from purpose_agent.auth.principal import Role
 from purpose_agent.chat.models import ChatSession
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.local import LocalEmbedder

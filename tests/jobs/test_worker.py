@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from purpose_agent.app import create_app
 from purpose_agent.auth.keys import create_key
-from purpose_agent.auth.models import Role
+from purpose_agent.auth.principal import Role
 from purpose_agent.jobs.queue import libpq_url
 from purpose_agent.knowledge.index import HNSW_INDEX
 from purpose_agent.settings import Settings

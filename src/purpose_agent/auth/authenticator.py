@@ -24,8 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth import keys
 from purpose_agent.auth.key_use import KeyUseRecorder
-from purpose_agent.auth.models import Role
-from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.principal import Principal, Role
 from purpose_agent.auth.tokens import InvalidToken, TokenService, looks_like_jwt
 from purpose_agent.auth.users import active_user, principal_of_user
 from purpose_agent.kit.loading_cache import LoadingCache

@@ -14,11 +14,11 @@ import structlog
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from purpose_agent.auth import audit, keys
+from purpose_agent.audit import service as audit
+from purpose_agent.auth import keys
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Forbidden, Unauthenticated
-from purpose_agent.auth.models import Role
-from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.principal import Principal, Role
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenService, looks_like_jwt
 from purpose_agent.kit.app_context import context_of

@@ -9,7 +9,8 @@ import structlog
 from fastapi import APIRouter, Request, Response
 from sqlalchemy import func, select
 
-from purpose_agent.auth import audit, keys, users
+from purpose_agent.audit import service as audit
+from purpose_agent.auth import keys, users
 from purpose_agent.auth.dependencies import AdminPrincipal, AuthContext, AuthContextDep
 from purpose_agent.auth.errors import (
     KeyNotFound,

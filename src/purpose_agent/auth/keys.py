@@ -20,8 +20,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purpose_agent.auth.models import ApiKey, Role
-from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.models import ApiKey
+from purpose_agent.auth.principal import Principal, Role
 from purpose_agent.db.notifications import announce
 
 KEY_PREFIX = "pa_"

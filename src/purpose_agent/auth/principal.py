@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
-from purpose_agent.auth.models import Role
+
+class Role(StrEnum):
+    user = "user"
+    admin = "admin"
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from purpose_agent.auth.models import Role
+from purpose_agent.auth.principal import Role
 from purpose_agent.kit.text import ONE_LINE
 
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), ONE_LINE]

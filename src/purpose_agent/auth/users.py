@@ -10,9 +10,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.errors import PasswordRejected, UserExists, UserNotFound
-from purpose_agent.auth.models import Role, User
+from purpose_agent.auth.models import User
 from purpose_agent.auth.passwords import WeakPassword, check_strength, hash_password, verify_password
-from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.principal import Principal, Role
 from purpose_agent.db.notifications import announce
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"

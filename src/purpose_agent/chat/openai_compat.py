@@ -18,7 +18,6 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
-from sqlalchemy import select
 
 from purpose_agent.auth.dependencies import UserPrincipal
 from purpose_agent.chat import service
@@ -28,7 +27,7 @@ from purpose_agent.chat.schemas import ChatAnswer, Citation
 from purpose_agent.chat.streaming import Completed, Failed, KeepAlive, StreamItem, TextPiece, answer_stream
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.clock import NowDep
-from purpose_agent.personas.models import Persona
+from purpose_agent.personas import queries as persona_queries
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
 
@@ -105,7 +104,7 @@ class ModelList(BaseModel):
 @router.get("/models")
 async def list_models(session: SessionDep, _: UserPrincipal) -> ModelList:
     """Every persona, as a model an OpenAI client can name."""
-    personas = await session.scalars(select(Persona).order_by(Persona.id))
+    personas = await persona_queries.list_personas(session)
     return ModelList(
         data=[
             ModelCard(id=p.id, created=int(p.created_at.timestamp()), name=p.name, description=p.description)

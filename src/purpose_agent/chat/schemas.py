@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, StringConstraints
 
 from purpose_agent.kit.text import MULTI_LINE
-from purpose_agent.personas.models import PERSONA_ID_PATTERN
+from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
 AgentId = Annotated[str, StringConstraints(pattern=PERSONA_ID_PATTERN)]
 Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000), MULTI_LINE]

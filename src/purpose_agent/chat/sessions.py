@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.auth.principal import Principal
@@ -148,3 +148,18 @@ async def delete_expired(session: AsyncSession, now: datetime, batch: int) -> in
     )
     result = await session.execute(delete(ChatSession).where(ChatSession.id.in_(doomed.scalar_subquery())))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+class PersonaConversations:
+    """A persona's sessions, as deleting the persona needs them (`personas.commands.Conversations`)."""
+
+    async def count_live(self, session: AsyncSession, persona_id: str) -> int:
+        """How many of the persona's sessions have not expired."""
+        statement = select(func.count()).where(
+            ChatSession.agent_id == persona_id, ChatSession.expires_at > func.now()
+        )
+        return int(await session.scalar(statement) or 0)
+
+    async def delete_all(self, session: AsyncSession, persona_id: str) -> None:
+        """Delete all of the persona's sessions, live and expired; their messages go with them."""
+        await session.execute(delete(ChatSession).where(ChatSession.agent_id == persona_id))

@@ -9,7 +9,7 @@ from alembic.config import Config
 def alembic_config(database_url: str) -> Config:
     """An Alembic configuration for `database_url` that needs no alembic.ini on disk."""
     config = Config()
-    config.set_main_option("script_location", "purpose_agent.db:migrations")
+    config.set_main_option("script_location", "purpose_agent:migrations")
     # ConfigParser interpolation would read a '%' in a password as a reference.
     config.set_main_option("sqlalchemy.url", database_url.replace("%", "%%"))
     return config

@@ -8,7 +8,7 @@ from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 
-from purpose_agent.auth import audit
+from purpose_agent.audit import service as audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.app_context import context_of
@@ -26,7 +26,7 @@ from purpose_agent.knowledge.errors import (
     DocumentTooLarge,
     UnsupportedDocumentType,
 )
-from purpose_agent.knowledge.models import CATEGORY_PATTERN, DocumentStatus
+from purpose_agent.knowledge.models import DocumentStatus
 from purpose_agent.knowledge.schemas import (
     CategoryCreate,
     CategoryName,
@@ -37,6 +37,7 @@ from purpose_agent.knowledge.schemas import (
     SearchResponse,
     SearchResult,
 )
+from purpose_agent.vocabulary import CATEGORY_PATTERN
 
 router = APIRouter(prefix="/api/knowledge", tags=["knowledge"])
 

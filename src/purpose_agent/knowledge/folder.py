@@ -19,8 +19,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.problems import ProblemError
-from purpose_agent.knowledge.models import CATEGORY_PATTERN, Category, Document, DocumentOrigin
+from purpose_agent.knowledge.models import Category, Document, DocumentOrigin
 from purpose_agent.knowledge.registration import SOURCE_NAME_MAX, Outcome, register_document
+from purpose_agent.vocabulary import CATEGORY_PATTERN
 
 
 class NotInCategory(ValueError):

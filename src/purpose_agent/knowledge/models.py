@@ -30,8 +30,8 @@ from sqlalchemy.dialects.postgresql import ARRAY, TSVECTOR, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from purpose_agent.db.base import Base
+from purpose_agent.vocabulary import CATEGORY_PATTERN
 
-CATEGORY_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
 TEXT_SEARCH_CONFIG = "english"
 
 

@@ -43,3 +43,11 @@ async def list_documents(
 
 async def get_document(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
     return await session.get(Document, document_id)
+
+
+async def documents_of_jobs(session: AsyncSession, job_ids: list[int]) -> list[Document]:
+    """The documents those ingestion jobs are about, by category and name."""
+    statement = (
+        select(Document).where(Document.job_id.in_(job_ids)).order_by(Document.category, Document.source_name)
+    )
+    return list(await session.scalars(statement))

@@ -9,9 +9,10 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from purpose_agent.kit.text import MULTI_LINE, ONE_LINE
-from purpose_agent.knowledge.models import CATEGORY_PATTERN, DocumentStatus
+from purpose_agent.knowledge.models import DocumentStatus
 from purpose_agent.knowledge.registration import Outcome, Registration
 from purpose_agent.knowledge.search import SearchMode
+from purpose_agent.vocabulary import CATEGORY_PATTERN
 
 CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 

@@ -17,7 +17,8 @@ from typing import Protocol
 import structlog
 from mcp.server.mcpserver import Context
 
-from purpose_agent.auth import audit, keys
+from purpose_agent.audit import service as audit
+from purpose_agent.auth import keys
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Unauthenticated
 from purpose_agent.auth.principal import Principal

@@ -26,8 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent import __version__
 from purpose_agent.auth.errors import Forbidden
-from purpose_agent.auth.models import Role
-from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.principal import Principal, Role
 from purpose_agent.chat import service as chat_service
 from purpose_agent.chat.schemas import AgentId, ChatAnswer, Question
 from purpose_agent.chat.service import ChatDeps

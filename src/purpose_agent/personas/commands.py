@@ -6,6 +6,7 @@ Each handler flushes and never commits: the request (or the command line's trans
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +15,17 @@ from purpose_agent.personas import repository
 from purpose_agent.personas.errors import PersonaExists, PersonaHasSessions, PersonaNotFound
 from purpose_agent.personas.models import Persona
 from purpose_agent.personas.schemas import PersonaCreate, PersonaRead, PersonaUpdate
+
+
+class Conversations(Protocol):
+    """What deleting a persona needs of its chat sessions (chat implements it: personas sit below
+    chat, which reads them, and may not import it)."""
+
+    async def count_live(self, session: AsyncSession, persona_id: str) -> int:
+        """How many of the persona's sessions have not expired."""
+
+    async def delete_all(self, session: AsyncSession, persona_id: str) -> None:
+        """Delete all of the persona's sessions, live and expired, with their messages."""
 
 
 class Outcome(StrEnum):
@@ -37,17 +49,19 @@ async def update_persona(session: AsyncSession, persona_id: str, data: PersonaUp
     return PersonaRead.model_validate(persona)
 
 
-async def delete_persona(session: AsyncSession, persona_id: str, *, force: bool = False) -> None:
+async def delete_persona(
+    session: AsyncSession, conversations: Conversations, persona_id: str, *, force: bool = False
+) -> None:
     """Delete the persona and its sessions; 409 while a session is live, unless `force`."""
     persona = await _locked(session, persona_id)
-    live = await repository.count_live_sessions(session, persona_id)
+    live = await conversations.count_live(session, persona_id)
     if live and not force:
         raise PersonaHasSessions(
             f"The persona '{persona_id}' has {live} live session(s); "
             "wait for them to expire, or delete with force=true to end them.",
             sessions=live,
         )
-    await repository.delete_sessions(session, persona_id)
+    await conversations.delete_all(session, persona_id)
     await repository.delete_persona(session, persona)
     await announce_change(session, persona_id)
 

@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.personas import commands, queries
 from purpose_agent.personas.commands import Outcome
-from purpose_agent.personas.models import PERSONA_ID_PATTERN
 from purpose_agent.personas.schemas import PersonaCreate, PersonaRead
+from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
 YAML_SUFFIXES = (".yaml", ".yml")
 # The order of the keys of each exported persona: what it is, what it knows, how it answers.

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Protocol
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from purpose_agent.auth import audit
+from purpose_agent.audit import service as audit
 from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.problems import problem_responses
 from purpose_agent.personas import commands, queries
+from purpose_agent.personas.commands import Conversations
 from purpose_agent.personas.errors import PersonaExists, PersonaHasSessions, PersonaNotFound
 from purpose_agent.personas.profile import ProfileCache
 from purpose_agent.personas.schemas import AgentRead, PersonaCreate, PersonaRead, PersonaUpdate
@@ -25,12 +26,19 @@ class PersonasContext(Protocol):
     @property
     def profiles(self) -> ProfileCache: ...
 
+    @property
+    def conversations(self) -> Conversations: ...
+
+
+def personas_context(request: Request) -> PersonasContext:
+    context: PersonasContext = context_of(request)
+    return context
+
 
 def forget_here(request: Request, persona_id: str) -> None:
     """Drop the persona's cached profile in this process at once: the caller's next chat sees the
     change. Every process, this one included, drops it again when the write commits (announced)."""
-    context: PersonasContext = context_of(request)
-    context.profiles.forget(persona_id)
+    personas_context(request).profiles.forget(persona_id)
 
 
 @router.get("/api/agents")
@@ -82,11 +90,12 @@ async def delete_persona(
     persona_id: str,
     request: Request,
     session: SessionDep,
+    context: Annotated[PersonasContext, Depends(personas_context)],
     _: AdminPrincipal,
     force: Annotated[bool, Query(description="Also end the persona's live sessions.")] = False,
 ) -> Response:
     """Delete the persona and its sessions; refused (409) while a session is live, unless `force=true`."""
-    await commands.delete_persona(session, persona_id, force=force)
+    await commands.delete_persona(session, context.conversations, persona_id, force=force)
     forget_here(request, persona_id)
     await audit.record(session, request, action="persona.delete", target=persona_id, details={"force": force})
     return Response(status_code=204)

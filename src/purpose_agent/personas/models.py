@@ -9,8 +9,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Mapped, mapped_column
 
 from purpose_agent.db.base import Base
-
-PERSONA_ID_PATTERN = r"^[a-z0-9][a-z0-9-]{1,62}$"
+from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
 
 class Persona(Base):

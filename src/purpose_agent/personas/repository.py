@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purpose_agent.chat.models import ChatSession
 from purpose_agent.personas.models import Persona
 
 
@@ -34,19 +33,6 @@ async def insert_persona(session: AsyncSession, values: dict[str, Any]) -> Perso
     """The inserted persona, or None when the id is taken (atomic: two racing inserts never both win)."""
     statement = insert(Persona).values(**values).on_conflict_do_nothing(index_elements=[Persona.id])
     return await session.scalar(statement.returning(Persona))
-
-
-async def count_live_sessions(session: AsyncSession, persona_id: str) -> int:
-    """How many of the persona's sessions have not expired."""
-    statement = select(func.count()).where(
-        ChatSession.agent_id == persona_id, ChatSession.expires_at > func.now()
-    )
-    return int(await session.scalar(statement) or 0)
-
-
-async def delete_sessions(session: AsyncSession, persona_id: str) -> None:
-    """Delete all of the persona's sessions, live and expired; their messages go with them."""
-    await session.execute(delete(ChatSession).where(ChatSession.agent_id == persona_id))
 
 
 async def delete_persona(session: AsyncSession, persona: Persona) -> None:

@@ -9,7 +9,7 @@ import structlog
 from procrastinate import Blueprint
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from purpose_agent.auth.audit import delete_older_than
+from purpose_agent.audit.service import delete_older_than
 from purpose_agent.jobs.queue import MAINTENANCE_QUEUE
 
 log = structlog.get_logger("purpose_agent.auth")

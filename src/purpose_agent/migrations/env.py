@@ -6,12 +6,17 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlalchemy.pool import NullPool
 
+# Every table module, so that `Base.metadata` knows them all for Alembic's comparisons.
+import purpose_agent.audit.models
+import purpose_agent.auth.models
+import purpose_agent.chat.models
+import purpose_agent.knowledge.models
+import purpose_agent.llm.models
+import purpose_agent.personas.models  # noqa: F401
 from purpose_agent.db.base import Base
-from purpose_agent.db.models import import_all_models
 from purpose_agent.knowledge.index import HNSW_INDEX
 
 config = context.config
-import_all_models()
 
 
 def include_name(name: str | None, type_: str, parent_names: object) -> bool:

@@ -1,4 +1,7 @@
-"""GET /api/jobs/{id}: what a background job is doing, how far it got, and its last error."""
+"""GET /api/jobs/{id}: what a background job is doing, how far it got, and its last error.
+
+Here rather than in `jobs` (the queue, below every domain package) because what a user asks of a job
+is its document's ingestion: progress and last error."""
 
 from __future__ import annotations
 

@@ -1,20 +1,21 @@
-"""GET /api/admin/audit: the audit log for admins, newest first, filtered by actor, action, target, time."""
+"""GET /api/admin/audit: the audit log for admins, newest first, filtered by actor, action, target, time.
+
+The root builds the router with the guard that admits admins only (`app.py`): authentication
+records audit entries, so the audit log sits below it and may not import auth's dependencies.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, params
 from fastapi.exceptions import RequestValidationError
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from purpose_agent.auth.audit import OUTCOME_PATTERN, AuditFilter, list_entries
-from purpose_agent.auth.dependencies import AdminPrincipal
+from purpose_agent.audit.service import OUTCOME_PATTERN, AuditFilter, list_entries
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.pagination import Page, PageDep
-
-router = APIRouter(prefix="/api/admin/audit", tags=["admin"])
 
 # An action (persona.create), or a prefix of actions ending with "." (persona., auth.).
 _ACTION_FILTER = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*(?:\.[a-z][a-z0-9_]*|\.)$"
@@ -66,11 +67,17 @@ def audit_filter(
 AuditFilterDep = Annotated[AuditFilter, Depends(audit_filter)]
 
 
-@router.get("")
 async def list_audit_entries(
-    session: SessionDep, _: AdminPrincipal, page: PageDep, filters: AuditFilterDep
+    session: SessionDep, page: PageDep, filters: AuditFilterDep
 ) -> Page[AuditEntryRead]:
     """Audit entries, newest first: admin writes and authentication events."""
     entries, total = await list_entries(session, filters, limit=page.limit, offset=page.offset)
     items = [AuditEntryRead.model_validate(entry) for entry in entries]
     return Page[AuditEntryRead](items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+def audit_router(admins_only: params.Depends) -> APIRouter:
+    """The audit routes, each behind `admins_only`."""
+    router = APIRouter(prefix="/api/admin/audit", tags=["admin"], dependencies=[admins_only])
+    router.add_api_route("", list_audit_entries, methods=["GET"])
+    return router

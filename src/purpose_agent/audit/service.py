@@ -17,14 +17,13 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
-from typing import Any, Final
+from typing import Any, Final, Protocol, runtime_checkable
 
 from fastapi import Request
 from sqlalchemy import ColumnElement, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from purpose_agent.auth.models import AuditEntry
-from purpose_agent.auth.principal import Principal
+from purpose_agent.audit.models import AuditEntry
 from purpose_agent.kit.redaction import REDACTED, Redactor
 
 # The actor of an event with no principal and no actor named by the caller.
@@ -48,6 +47,17 @@ _OUTCOME: Final = re.compile(OUTCOME_PATTERN)
 _REDACTOR: Final = Redactor(redact_ip_addresses=True)
 
 
+@runtime_checkable
+class Actor(Protocol):
+    """Whoever the request authenticated (auth's `Principal`, which the audit log may not import)."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def name(self) -> str: ...
+
+
 @dataclass(frozen=True, slots=True)
 class AuditContext:
     """Where an event comes from: read from a request, or given by code that has none (the command line)."""
@@ -66,8 +76,8 @@ class AuditContext:
             request.client.host if request.client else None
         )
         return cls(
-            actor=principal.id if isinstance(principal, Principal) else ANONYMOUS,
-            actor_name=principal.name if isinstance(principal, Principal) else None,
+            actor=principal.id if isinstance(principal, Actor) else ANONYMOUS,
+            actor_name=principal.name if isinstance(principal, Actor) else None,
             request_id=getattr(request.state, "request_id", None),
             client_address=address,
         )
