@@ -133,6 +133,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
             session_lifetime=timedelta(hours=settings.session_ttl_hours),
             history_budget=settings.history_token_budget,
             profiles=app.state.profiles,
+            extractive_fallback=settings.llm_extractive_fallback,
         )
         app.state.llm_router = router
         app.state.rate_limiter = rate_limiter

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from purpose_agent.llm.extractive import origin
-from purpose_agent.llm.types import Message, Passage
+from purpose_agent.chat.passages import Passage, origin
+from purpose_agent.llm.types import Message
 
 RULES = "\n".join(
     [

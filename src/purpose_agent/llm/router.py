@@ -4,8 +4,8 @@ For one request, each provider of the chain is tried in turn. Within a provider,
 failures (connect errors, timeouts, 429, 5xx) are retried with full-jitter backoff that honours
 `Retry-After`, as long as the request's deadline leaves time; other failures move on at once.
 Every failure is counted by the provider's circuit breaker, and an open breaker skips the
-provider without a call. When all fail, the extractive tier answers from the retrieved passages
-(when enabled and there are any); otherwise `AllProvidersFailed` lists every attempt.
+provider without a call. When all fail, `AllProvidersFailed` lists every attempt; a caller that
+answers anyway says so up front (`has_fallback`) and records its own answer in the route's place.
 
 Streams fail over the same way until the first token has left. After that the answer cannot be
 taken back, so a failure ends the stream with one typed `StreamFailed` event, never silently.
@@ -24,11 +24,10 @@ import structlog
 from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerStore
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt, FailureReason, ProviderError
-from purpose_agent.llm.extractive import EXTRACTIVE_MODEL, extractive_answer
 from purpose_agent.llm.pricing import PriceTable
 from purpose_agent.llm.providers.base import Provider
 from purpose_agent.llm.recorder import RouteRecord, RouteRecorder
-from purpose_agent.llm.types import ChatRequest, Passage, StreamEnd, StreamPart, TextDelta, Usage
+from purpose_agent.llm.types import ChatRequest, StreamEnd, StreamPart, TextDelta, Usage
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -38,7 +37,6 @@ class RouterPolicy:
     deadline_seconds: float = 60.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     heartbeat_seconds: float = 10.0
-    extractive_enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,9 +151,13 @@ class LLMRouter:
         *,
         request_id: str = "",
         chain: Sequence[str] | None = None,
-        passages: Sequence[Passage] = (),
+        has_fallback: bool = False,
     ) -> RoutedAnswer:
-        """The first successful answer along the chain, the extractive one, or `AllProvidersFailed`."""
+        """The first successful answer along the chain, or `AllProvidersFailed`.
+
+        `has_fallback`: the caller answers by itself when every provider fails, and records that answer
+        with `record_fallback`; the failure is then not recorded here, so the request has one route.
+        """
         clock = _Clock(self.policy.deadline_seconds)
         attempts: list[Attempt] = []
         for provider in self.chain(chain):
@@ -177,17 +179,15 @@ class LLMRouter:
                 else:
                     await self.breakers.record_success(provider.name, self._now())
                     answer = self._answer(completion.text, completion.usage, provider.name, model, attempts)
-                    self._record(request_id, answer, clock, attempts)
+                    self._record(request_id, answer, clock.started, attempts)
                     return answer
                 if not await self._after_failure(
                     provider, model, error, started, try_number, clock, attempts
                 ):
                     break
-        fallback = self._extractive(passages, attempts)
-        self._record(request_id, fallback, clock, attempts)
-        if fallback is None:
-            raise AllProvidersFailed(attempts)
-        return fallback
+        if not has_fallback:
+            self._record(request_id, None, clock.started, attempts)
+        raise AllProvidersFailed(attempts)
 
     async def stream(
         self,
@@ -195,9 +195,13 @@ class LLMRouter:
         *,
         request_id: str = "",
         chain: Sequence[str] | None = None,
-        passages: Sequence[Passage] = (),
+        has_fallback: bool = False,
     ) -> AsyncIterator[RouterEvent]:
-        """Events of one streamed answer: heartbeats, tokens, then `Finished` or `StreamFailed`."""
+        """Events of one streamed answer: heartbeats, tokens, then `Finished` or `StreamFailed`.
+
+        `has_fallback` as for `complete`: it concerns only the failure of every provider before any
+        token (`StreamFailed` without a reason); a stream cut after its first token is always recorded.
+        """
         clock = _Clock(self.policy.deadline_seconds)
         attempts: list[Attempt] = []
         for provider in self.chain(chain):
@@ -218,7 +222,7 @@ class LLMRouter:
                         await self.breakers.record_failure(provider.name, self._now())
                         self._log_failure(attempts[-1])
                         yield StreamFailed(error.reason, error.detail, tuple(attempts))
-                        self._record(request_id, None, clock, attempts)
+                        self._record(request_id, None, clock.started, attempts)
                         return
                     if await self._after_failure(
                         provider, model, error, started, try_number, clock, attempts
@@ -230,15 +234,11 @@ class LLMRouter:
                 await self.breakers.record_success(provider.name, self._now())
                 answer = self._answer("".join(texts), ends[0].usage, provider.name, model, attempts)
                 yield Finished(answer)
-                self._record(request_id, answer, clock, attempts)
+                self._record(request_id, answer, clock.started, attempts)
                 return
-        fallback = self._extractive(passages, attempts)
-        self._record(request_id, fallback, clock, attempts)
-        if fallback is None:
-            yield StreamFailed(None, str(AllProvidersFailed(attempts)), tuple(attempts))
-            return
-        yield Token(fallback.text)
-        yield Finished(fallback)
+        if not has_fallback:
+            self._record(request_id, None, clock.started, attempts)
+        yield StreamFailed(None, str(AllProvidersFailed(attempts)), tuple(attempts))
 
     async def _relay(
         self, parts: AsyncIterator[StreamPart], texts: list[str], ends: list[StreamEnd], clock: _Clock
@@ -324,11 +324,6 @@ class LLMRouter:
         cost = self.prices.cost(model_used, usage)
         return RoutedAnswer(text, usage, model_used, tuple(attempts), cost)
 
-    def _extractive(self, passages: Sequence[Passage], attempts: list[Attempt]) -> RoutedAnswer | None:
-        if not self.policy.extractive_enabled or not passages:
-            return None
-        return RoutedAnswer(extractive_answer(passages), Usage(), EXTRACTIVE_MODEL, tuple(attempts), 0.0)
-
     def _log_failure(self, attempt: Attempt) -> None:
         log.warning(
             "llm_attempt_failed",
@@ -340,8 +335,15 @@ class LLMRouter:
             status=attempt.status,
         )
 
+    def record_fallback(self, request_id: str, answer: RoutedAnswer, started: float) -> None:
+        """Record the caller's own answer to a request every provider failed (see `has_fallback`).
+
+        `started` is when the request was routed, by `time.monotonic()`.
+        """
+        self._record(request_id, answer, started, answer.attempts)
+
     def _record(
-        self, request_id: str, answer: RoutedAnswer | None, clock: _Clock, attempts: Sequence[Attempt]
+        self, request_id: str, answer: RoutedAnswer | None, started: float, attempts: Sequence[Attempt]
     ) -> None:
         if self.recorder is None:
             return
@@ -351,7 +353,7 @@ class LLMRouter:
             model_used=answer.model_used if answer else None,
             usage=answer.usage if answer else Usage(),
             cost_usd=answer.cost_usd if answer else None,
-            latency_ms=_elapsed_ms(clock.started),
+            latency_ms=_elapsed_ms(started),
         )
         self.recorder.submit(record)
 
