@@ -30,6 +30,7 @@ from purpose_agent.chat.extractive import quoted
 from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
 from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
+from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt
@@ -43,7 +44,6 @@ ABSTENTION = (
 )
 ABSTAINED_MODEL = "none"
 SNIPPET_CHARS = 300
-HEADING_SEPARATOR = " > "
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 BLOCK_SEPARATOR = "\n\n"
+# A chunk's heading path (outermost heading first) as one line: the stored `heading`, and citations.
+HEADING_SEPARATOR = " > "
 
 
 class BlockKind(StrEnum):

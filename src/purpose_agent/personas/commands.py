@@ -16,7 +16,9 @@ from purpose_agent.personas.models import Persona
 from purpose_agent.personas.schemas import PersonaCreate, PersonaRead, PersonaUpdate
 
 
-class Outcome(StrEnum):
+class UpsertOutcome(StrEnum):
+    """What upserting a persona did."""
+
     created = "created"
     updated = "updated"
     unchanged = "unchanged"
@@ -52,16 +54,16 @@ async def delete_persona(session: AsyncSession, persona_id: str, *, force: bool 
     await announce_change(session, persona_id)
 
 
-async def upsert_persona(session: AsyncSession, data: PersonaCreate) -> Outcome:
+async def upsert_persona(session: AsyncSession, data: PersonaCreate) -> UpsertOutcome:
     """Create the persona, or replace its fields when they differ; says which it did."""
     persona = await repository.get_persona(session, data.id, for_update=True)
     if persona is None:
         await create_persona(session, data)
-        return Outcome.created
+        return UpsertOutcome.created
     if _fields(persona) == data.model_dump(exclude={"id"}):
-        return Outcome.unchanged
+        return UpsertOutcome.unchanged
     await _replace(session, persona, data)
-    return Outcome.updated
+    return UpsertOutcome.updated
 
 
 async def _locked(session: AsyncSession, persona_id: str) -> Persona:

@@ -18,11 +18,11 @@ from typing import ClassVar, Generic, Protocol, Self, TypeVar
 
 import httpx2
 
+from purpose_agent.kit.vendor_sdk import NO_KEY, PAYLOAD_ERRORS
 from purpose_agent.llm.errors import FailureReason, ProviderError
 from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
 from purpose_agent.llm.providers.http_errors import (
     HTTPX2_TRANSPORT_ERRORS,
-    PAYLOAD_ERRORS,
     httpx2_connection_error,
     httpx2_payload_or_transport_error,
     is_event_stream,
@@ -30,11 +30,6 @@ from purpose_agent.llm.providers.http_errors import (
     status_error,
 )
 from purpose_agent.llm.types import ChatRequest, Completion, StreamEnd, StreamPart, TextDelta, Usage
-
-# Without a key the SDKs look for one themselves, in the environment (OPENAI_API_KEY,
-# ANTHROPIC_API_KEY) and in profile files on disk, which only our settings may read; the OpenAI SDK
-# also refuses to start without one. A provider without a key reports `configured == False`.
-_NO_KEY = "not-configured"
 
 _Client = TypeVar("_Client")
 _Client_co = TypeVar("_Client_co", covariant=True)
@@ -134,7 +129,7 @@ class HttpSdkProvider(ConfiguredProvider, ABC, Generic[_Client, _Event]):
         limits = httpx2.Limits(max_connections=most, max_keepalive_connections=idle)
         self._http = httpx2.AsyncClient(timeout=timeout, limits=limits)
         self._client = client_class(
-            api_key=config.api_key or _NO_KEY,
+            api_key=config.api_key or NO_KEY,  # without a key, `configured` is False
             base_url=config.base_url,
             timeout=timeout,
             max_retries=0,  # the router retries, with its own backoff and deadline
