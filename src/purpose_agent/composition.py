@@ -108,7 +108,6 @@ def build_router(
             deadline_seconds=settings.llm_deadline_seconds,
             backoff=BackoffPolicy(settings.llm_retry_base_seconds, settings.llm_retry_cap_seconds),
             heartbeat_seconds=settings.llm_heartbeat_seconds,
-            extractive_enabled=settings.llm_extractive_fallback,
         ),
         prices=PriceTable({model: Price(*price) for model, price in settings.prices().items()}),
         recorder=recorder,

@@ -163,6 +163,7 @@ async def open_context(
             session_lifetime=timedelta(hours=settings.session_ttl_hours),
             history_budget=settings.history_token_budget,
             profiles=profiles,
+            extractive_fallback=settings.llm_extractive_fallback,
         ),
         conversations=PersonaConversations(),
         inspection=inspection,

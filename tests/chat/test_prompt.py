@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from purpose_agent.chat.citations import cited, cited_numbers
+from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import RULES, Turn, build_messages, recent_turns
-from purpose_agent.llm.types import Passage
 
 answers = st.lists(
     st.one_of(

@@ -17,40 +17,29 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerPolicy, MemoryBreakers
 from purpose_agent.llm.errors import AllProvidersFailed, FailureReason
-from purpose_agent.llm.extractive import EXTRACTIVE_MODEL
 from purpose_agent.llm.models import FailoverEvent, UsageRecord
 from purpose_agent.llm.pricing import Price, PriceTable
 from purpose_agent.llm.providers.anthropic import AnthropicProvider
 from purpose_agent.llm.providers.base import Provider, ProviderConfig
 from purpose_agent.llm.providers.openai import OpenAIProvider
-from purpose_agent.llm.recorder import DatabaseRecorder, RouteRecord
+from purpose_agent.llm.recorder import DatabaseRecorder, RouteRecord, RouteRecorder
 from purpose_agent.llm.router import (
     Finished,
     Heartbeat,
     LLMRouter,
+    RoutedAnswer,
     RouterEvent,
     RouterPolicy,
     StreamFailed,
     Token,
 )
-from purpose_agent.llm.types import ChatRequest, Message, Passage, Usage
+from purpose_agent.llm.types import ChatRequest, Message, Usage
 from tests.llm.fake_upstream import FakeUpstream, Fault
 from tests.llm.fakes import reset
 from tests.ports import refused_url
 
 REQUEST = ChatRequest(
     messages=(Message("user", "What is the refund window?"),), temperature=0.0, max_tokens=64
-)
-PASSAGES = (
-    Passage(
-        1,
-        "Refunds are accepted within 30 days of purchase.",
-        "policy.pdf",
-        page=4,
-        heading="Refunds",
-        score=0.9,
-    ),
-    Passage(2, "Shipping takes five days.", "shipping.md", score=0.4),
 )
 
 
@@ -89,10 +78,9 @@ def make_router(
     *,
     threshold: int = 5,
     retries: int = 0,
-    extractive: bool = True,
     deadline: float = 20.0,
     heartbeat: float = 10.0,
-    recorder: DatabaseRecorder | None = None,
+    recorder: RouteRecorder | None = None,
 ) -> LLMRouter:
     router = LLMRouter(
         providers,
@@ -101,7 +89,6 @@ def make_router(
             deadline_seconds=deadline,
             backoff=BackoffPolicy(base_seconds=0.01, cap_seconds=2.0),
             heartbeat_seconds=heartbeat,
-            extractive_enabled=extractive,
         ),
         prices=PriceTable({"anthropic/claude-test": Price(3.0, 15.0)}),
         recorder=recorder,
@@ -227,23 +214,10 @@ async def test_temperature_zero_reaches_the_provider_as_zero(
     assert [request.body["temperature"] for request in openai_fake.requests] == [0, 0]
 
 
-async def test_every_provider_down_gives_the_extractive_answer_with_citations(
-    routers: list[LLMRouter],
-) -> None:
+async def test_every_provider_down_lists_each_attempt(routers: list[LLMRouter]) -> None:
     router = make_router(routers, [openai_at(refused_url()), anthropic_at(refused_url())])
-    answer = await router.complete(REQUEST, passages=PASSAGES)
-    assert answer.model_used == EXTRACTIVE_MODEL
-    assert (
-        '[1] "Refunds are accepted within 30 days of purchase." (policy.pdf, page 4, Refunds)' in answer.text
-    )
-    assert answer.text.index("[1]") < answer.text.index("[2]")
-    assert [attempt.provider for attempt in answer.attempts] == ["openai", "anthropic"]
-
-
-async def test_every_provider_down_without_extractive_lists_each_attempt(routers: list[LLMRouter]) -> None:
-    router = make_router(routers, [openai_at(refused_url()), anthropic_at(refused_url())], extractive=False)
     with pytest.raises(AllProvidersFailed) as caught:
-        await router.complete(REQUEST, passages=PASSAGES)
+        await router.complete(REQUEST)
     assert [(a.provider, a.reason) for a in caught.value.attempts] == [
         ("openai", FailureReason.connect_error),
         ("anthropic", FailureReason.connect_error),
@@ -294,16 +268,11 @@ async def test_heartbeats_flow_while_the_first_token_is_slow(
     assert isinstance(events[-1], Finished)
 
 
-async def test_a_stream_with_every_provider_down_ends_with_the_extractive_answer_or_an_error(
+async def test_a_stream_with_every_provider_down_ends_with_one_typed_error(
     routers: list[LLMRouter],
 ) -> None:
     router = make_router(routers, [openai_at(refused_url())])
-    events = await collect(router.stream(REQUEST, passages=PASSAGES))
-    assert isinstance(events[-1], Finished)
-    assert events[-1].answer.model_used == EXTRACTIVE_MODEL
-
-    router = make_router(routers, [openai_at(refused_url())], extractive=False)
-    events = await collect(router.stream(REQUEST, passages=PASSAGES))
+    events = await collect(router.stream(REQUEST))
     assert len(events) == 1
     assert isinstance(events[0], StreamFailed)
     assert events[0].attempts[0].reason is FailureReason.connect_error
@@ -328,7 +297,7 @@ async def test_usage_rows_survive_a_request_that_failed(
 ) -> None:
     sessionmaker: async_sessionmaker[AsyncSession] = async_sessionmaker(engine, expire_on_commit=False)
     recorder = DatabaseRecorder(sessionmaker)
-    router = make_router(routers, [openai_at(refused_url())], extractive=False, recorder=recorder)
+    router = make_router(routers, [openai_at(refused_url())], recorder=recorder)
     request_id = f"failed-{uuid.uuid4().hex}"
     with pytest.raises(AllProvidersFailed):
         await router.complete(REQUEST, request_id=request_id)
@@ -338,6 +307,38 @@ async def test_usage_rows_survive_a_request_that_failed(
             await session.scalars(select(FailoverEvent).where(FailoverEvent.request_id == request_id))
         ).all()
     assert [(event.provider, event.answered_by) for event in events] == [("openai", None)]
+
+
+class SubmittedRecords(list[RouteRecord]):
+    """A `RouteRecorder` that keeps what it is given."""
+
+    def submit(self, record: RouteRecord) -> None:
+        self.append(record)
+
+
+async def test_a_failure_the_caller_answers_itself_is_recorded_once_with_that_answer(
+    routers: list[LLMRouter],
+) -> None:
+    records = SubmittedRecords()
+    router = make_router(routers, [openai_at(refused_url())], recorder=records)
+    started = time.monotonic()
+    with pytest.raises(AllProvidersFailed) as caught:
+        await router.complete(REQUEST, request_id="answered-by-caller", has_fallback=True)
+    events = await collect(router.stream(REQUEST, request_id="answered-by-caller", has_fallback=True))
+    assert isinstance(events[-1], StreamFailed)
+    assert records == [], "the caller records its own answer in the failure's place"
+
+    attempts = tuple(caught.value.attempts)
+    router.record_fallback(
+        "answered-by-caller", RoutedAnswer("Quoted.", Usage(), "quotes", attempts, 0.0), started
+    )
+    [record] = records
+    assert (record.request_id, record.model_used, record.attempts, record.cost_usd) == (
+        "answered-by-caller",
+        "quotes",
+        attempts,
+        0.0,
+    )
 
 
 async def test_records_queue_and_are_written_together_and_past_the_bound_they_are_counted_not_kept(

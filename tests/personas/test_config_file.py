@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purpose_agent.personas.commands import Outcome
+from purpose_agent.personas.commands import UpsertOutcome
 from purpose_agent.personas.config_file import (
     PersonaFileInvalid,
     export_personas,
@@ -191,7 +191,7 @@ async def test_export_then_import_gives_the_same_personas_and_the_same_file(
     savepoint = await session.begin_nested()
     try:
         assert [outcome for _, outcome in await import_personas(session, originals)] == [
-            Outcome.created
+            UpsertOutcome.created
         ] * len(originals)
         exported = await export_personas(session)
         assert exported.endswith("}\n")
@@ -199,7 +199,7 @@ async def test_export_then_import_gives_the_same_personas_and_the_same_file(
         assert read_back == sorted(originals, key=lambda persona: persona.id)
 
         again = await import_personas(session, read_back)
-        assert [outcome for _, outcome in again] == [Outcome.unchanged] * len(originals)
+        assert [outcome for _, outcome in again] == [UpsertOutcome.unchanged] * len(originals)
         assert await export_personas(session) == exported
     finally:
         await savepoint.rollback()
@@ -246,9 +246,9 @@ async def test_import_creates_updates_and_leaves_unchanged_and_alone(session: As
         ),
     )
     assert outcomes == [
-        ("kept-bot", Outcome.unchanged),
-        ("new-bot", Outcome.created),
-        ("other-bot", Outcome.updated),
+        ("kept-bot", UpsertOutcome.unchanged),
+        ("new-bot", UpsertOutcome.created),
+        ("other-bot", UpsertOutcome.updated),
     ]
     exported = json.loads(await export_personas(session))["personas"]
     assert [(persona["id"], persona["top_k"]) for persona in exported] == [

@@ -22,9 +22,17 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from purpose_agent.auth.dependencies import UserPrincipal
 from purpose_agent.chat import service
 from purpose_agent.chat.endpoints import CHAT_PROBLEMS, SSE_HEADERS, ChatDepsDep, request_id
-from purpose_agent.chat.prompt import Turn
+from purpose_agent.chat.prompt import Turn, exchanges
 from purpose_agent.chat.schemas import ChatAnswer, Citation
-from purpose_agent.chat.streaming import Completed, Failed, KeepAlive, StreamItem, TextPiece, answer_stream
+from purpose_agent.chat.streaming import (
+    HEARTBEAT,
+    Completed,
+    Failed,
+    KeepAlive,
+    StreamItem,
+    TextPiece,
+    answer_stream,
+)
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.clock import NowDep
 from purpose_agent.personas import queries as persona_queries
@@ -74,14 +82,10 @@ class CompletionRequest(BaseModel):
 
     def history(self, count_tokens: Callable[[str], int]) -> list[Turn]:
         """The earlier exchanges, measured in the embedder's tokens as stored sessions are."""
-        turns, pending = [], None
-        for message in self.messages[:-1]:
-            if message.role == "user":
-                pending = message.text
-            elif message.role == "assistant" and pending is not None:
-                turns.append(Turn(pending, message.text, count_tokens(pending) + count_tokens(message.text)))
-                pending = None
-        return turns
+        return [
+            Turn(question.text, answer.text, count_tokens(question.text) + count_tokens(answer.text))
+            for question, answer in exchanges(self.messages[:-1])
+        ]
 
     def caller_instructions(self) -> str:
         return "\n".join(m.text for m in self.messages[:-1] if m.role in {"system", "developer"})
@@ -177,7 +181,7 @@ async def _chunks(
     yield chunk({"role": "assistant", "content": ""}, **first)
     async for item in items:
         if isinstance(item, KeepAlive):
-            yield b": heartbeat\n\n"
+            yield HEARTBEAT
         elif isinstance(item, TextPiece):
             yield chunk({"content": item.text})
         elif isinstance(item, Failed):

@@ -8,11 +8,12 @@ whole turns only, so the model never sees half an exchange.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
-from purpose_agent.llm.extractive import origin
-from purpose_agent.llm.types import Message, Passage
+from purpose_agent.chat.passages import Passage, origin
+from purpose_agent.llm.types import Message
 
 RULES = "\n".join(
     [
@@ -40,6 +41,26 @@ class Turn:
     question: str
     answer: str
     tokens: int
+
+
+class _Said(Protocol):
+    @property
+    def role(self) -> str: ...
+
+
+_Message = TypeVar("_Message", bound=_Said)
+
+
+def exchanges(messages: Iterable[_Message]) -> Iterator[tuple[_Message, _Message]]:
+    """Each user message with the assistant message that answers it, oldest first; a question left
+    unanswered, and messages of any other role, are no part of one."""
+    question: _Message | None = None
+    for message in messages:
+        if message.role == "user":
+            question = message
+        elif message.role == "assistant" and question is not None:
+            yield question, message
+            question = None
 
 
 def context_block(passages: Sequence[Passage]) -> str:

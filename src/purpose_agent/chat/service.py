@@ -7,6 +7,7 @@
    finds no passage over `min_score` gets the fixed abstention, and no model is asked.
 2. call (`complete`, or the router's stream): no transaction is open and no pooled connection held,
    however long the model takes, so requests never queue behind one another for a connection or a lock.
+   When every model fails, the retrieved passages are quoted instead (`extractive_fallback`).
 3. write (`remember`): the question and its answer in one short transaction, once the answer is whole.
 """
 
@@ -25,13 +26,16 @@ from purpose_agent.auth.principal import Principal
 from purpose_agent.chat import sessions
 from purpose_agent.chat.citations import cited
 from purpose_agent.chat.errors import AgentNotFound, NoModelAnswered
+from purpose_agent.chat.extractive import quoted
+from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
 from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
+from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
-from purpose_agent.llm.errors import AllProvidersFailed
+from purpose_agent.llm.errors import AllProvidersFailed, Attempt
 from purpose_agent.llm.router import LLMRouter, RoutedAnswer
-from purpose_agent.llm.types import ChatRequest, Passage, Usage
+from purpose_agent.llm.types import ChatRequest, Usage
 from purpose_agent.personas.profile import AgentProfile, ProfileCache
 
 ABSTENTION = (
@@ -40,7 +44,6 @@ ABSTENTION = (
 )
 ABSTAINED_MODEL = "none"
 SNIPPET_CHARS = 300
-HEADING_SEPARATOR = " > "
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,8 @@ class ChatDeps:
     session_lifetime: timedelta
     history_budget: int
     profiles: ProfileCache
+    # With every model down, quote the retrieved passages (model_used "extractive") rather than fail.
+    extractive_fallback: bool
 
 
 @dataclass(slots=True)
@@ -74,6 +79,10 @@ class Prepared:
     @property
     def chain(self) -> list[str] | None:
         return list(self.persona.llm_chain) if self.persona.llm_chain else None
+
+    def quotes_on_failure(self, deps: ChatDeps) -> bool:
+        """True when, every model failing, its passages are quoted: the fallback is on and there are some."""
+        return deps.extractive_fallback and bool(self.passages)
 
 
 async def find_persona(
@@ -141,15 +150,30 @@ async def prepare(
 
 
 async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> RoutedAnswer:
-    """Phase 2: the abstention without any call, else the router's (503 problem when none came)."""
+    """Phase 2: the abstention without any call, else the router's, else the quoted passages (503
+    problem when none came)."""
     if prepared.request is None:
         return RoutedAnswer(ABSTENTION, Usage(), ABSTAINED_MODEL, ())
+    quotes = prepared.quotes_on_failure(deps)
+    started = time.monotonic()
     try:
         return await deps.router.complete(
-            prepared.request, request_id=request_id, chain=prepared.chain, passages=prepared.passages
+            prepared.request, request_id=request_id, chain=prepared.chain, has_fallback=quotes
         )
     except AllProvidersFailed as exc:
-        raise NoModelAnswered.of(exc.attempts) from None
+        if not quotes:
+            raise NoModelAnswered.of(exc.attempts) from None
+        return quote_passages(deps, prepared, exc.attempts, request_id, started)
+
+
+def quote_passages(
+    deps: ChatDeps, prepared: Prepared, attempts: Sequence[Attempt], request_id: str, started: float
+) -> RoutedAnswer:
+    """The passages quoted after every model failed, recorded as the request's route (as the router
+    records an answer); `started` is when the router was asked, by `time.monotonic()`."""
+    answer = quoted(prepared.passages, attempts)
+    deps.router.record_fallback(request_id, answer, started)
+    return answer
 
 
 def citations_for(text: str, hits: Sequence[SearchHit]) -> list[Citation]:

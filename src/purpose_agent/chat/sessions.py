@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from purpose_agent.auth.principal import Principal
 from purpose_agent.chat.errors import SessionAgentMismatch, SessionExpired, SessionNotFound
 from purpose_agent.chat.models import ChatMessage, ChatSession
-from purpose_agent.chat.prompt import Turn
+from purpose_agent.chat.prompt import Turn, exchanges
 
 
 async def owned_session(
@@ -57,15 +57,10 @@ async def messages(session: AsyncSession, session_id: uuid.UUID) -> list[ChatMes
 
 async def turns(session: AsyncSession, session_id: uuid.UUID) -> list[Turn]:
     """The session's exchanges, oldest first."""
-    turns: list[Turn] = []
-    pending: ChatMessage | None = None
-    for message in await messages(session, session_id):
-        if message.role == "user":
-            pending = message
-        elif pending is not None:
-            turns.append(Turn(pending.content, message.content, pending.token_count + message.token_count))
-            pending = None
-    return turns
+    return [
+        Turn(question.content, answer.content, question.token_count + answer.token_count)
+        for question, answer in exchanges(await messages(session, session_id))
+    ]
 
 
 # One round trip for the whole exchange: the persona is locked for share (a persona being deleted

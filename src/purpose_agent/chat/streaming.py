@@ -1,8 +1,9 @@
 """A streamed answer as typed items, and its Server-Sent Events for `POST /api/chat/stream`.
 
 Before the first token the router fails over invisibly, and heartbeats keep proxies from closing
-the connection; after it, a failure ends the stream with one `Failed` item holding a problem
-object, never a silent stop. The exchange is stored (by `store`) only once the answer is whole.
+the connection; when every model fails before it, the quoted passages come as one piece (when chat
+quotes them); after it, a failure ends the stream with one `Failed` item holding a problem object,
+never a silent stop. The exchange is stored (by `store`) only once the answer is whole.
 The REST events are `meta` (session id, every passage given to the model), `token`, then `done`
 (model used, usage, the passages the answer cites) or `error` (a problem object); the
 OpenAI-compatible endpoint encodes the same items as its chunks.
@@ -10,6 +11,7 @@ OpenAI-compatible endpoint encodes the same items as its chunks.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -67,8 +69,10 @@ async def answer_stream(
         answer = await service.complete(deps, prepared, request_id)
         yield TextPiece(answer.text)
     else:
+        quotes = prepared.quotes_on_failure(deps)
+        started = time.monotonic()
         events = deps.router.stream(
-            prepared.request, request_id=request_id, chain=prepared.chain, passages=prepared.passages
+            prepared.request, request_id=request_id, chain=prepared.chain, has_fallback=quotes
         )
         async for event in events:
             if isinstance(event, Heartbeat):
@@ -78,6 +82,10 @@ async def answer_stream(
             elif isinstance(event, Finished):
                 answer = event.answer
             elif isinstance(event, StreamFailed):
+                if event.reason is None and quotes:  # every model failed before its first token
+                    answer = service.quote_passages(deps, prepared, event.attempts, request_id, started)
+                    yield TextPiece(answer.text)
+                    continue
                 yield Failed(_failure(event, instance, request_id))
                 return
     assert answer is not None

@@ -1,5 +1,7 @@
 """What a parser extracts from a document, and what the chunker consumes: ordered, typed blocks.
 
+A parser that cannot read a file raises `ParseError`, with a message meant for the user.
+
 A document's extracted text is its blocks' texts joined by blank lines (`extracted_text`); chunk
 offsets point into that text, so a citation can always be traced back to the exact span.
 """
@@ -10,6 +12,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 BLOCK_SEPARATOR = "\n\n"
+# A chunk's heading path (outermost heading first) as one line: the stored `heading`, and citations.
+HEADING_SEPARATOR = " > "
 
 
 class BlockKind(StrEnum):
@@ -33,6 +37,10 @@ class Block:
     page: int | None = None
     level: int = 0
     rows: tuple[str, ...] = field(default=())
+
+
+class ParseError(Exception):
+    """The document could not be read; the message is meant for the user."""
 
 
 @dataclass(frozen=True, slots=True)

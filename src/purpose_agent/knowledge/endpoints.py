@@ -158,7 +158,7 @@ async def upload_document(
         target=str(added.document.id),
         details={"outcome": added.outcome, "category": category, "source_name": added.document.source_name},
     )
-    if added.outcome is registration.Outcome.unchanged:
+    if added.outcome is registration.RegistrationOutcome.unchanged:
         response.status_code = 200
     return DocumentAccepted.of(added)
 
@@ -173,7 +173,9 @@ async def reingest_document(
     document = await service.get_document(session, document_id)
     job_id = await registration.queue_ingestion(session, document)
     await audit.record(session, request, action="document.reingest", target=str(document_id))
-    return DocumentAccepted.of(registration.Registration(document, job_id, registration.Outcome.replaced))
+    return DocumentAccepted.of(
+        registration.Registration(document, job_id, registration.RegistrationOutcome.replaced)
+    )
 
 
 @router.get("/documents/{document_id}", responses=problem_responses(DocumentNotFound))

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.problems import ProblemError
 from purpose_agent.knowledge.models import Category, Document, DocumentOrigin
-from purpose_agent.knowledge.registration import SOURCE_NAME_MAX, Outcome, register_document
+from purpose_agent.knowledge.registration import SOURCE_NAME_MAX, RegistrationOutcome, register_document
 from purpose_agent.vocabulary import CATEGORY_PATTERN
 
 
@@ -56,7 +56,11 @@ class FolderReport:
 
     @property
     def job_ids(self) -> list[int]:
-        return [r.job_id for r in self.files if r.job_id is not None and r.outcome != Outcome.unchanged]
+        return [
+            r.job_id
+            for r in self.files
+            if r.job_id is not None and r.outcome != RegistrationOutcome.unchanged
+        ]
 
 
 def place(relative: PurePosixPath) -> tuple[str, str]:

@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.chunking import Chunk as DraftChunk
 from purpose_agent.knowledge.chunking import ChunkingPolicy, chunk_blocks
 from purpose_agent.knowledge.embeddings.base import Embedder
@@ -25,8 +26,6 @@ from purpose_agent.knowledge.models import Chunk, Document, DocumentContent, Doc
 from purpose_agent.knowledge.parsing import ParseError, parse
 
 log = structlog.get_logger("purpose_agent.knowledge")
-
-HEADING_SEPARATOR = " > "
 
 
 @dataclass(frozen=True, slots=True)

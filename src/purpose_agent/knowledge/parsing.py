@@ -1,9 +1,8 @@
 """Turn a document's bytes into ordered blocks, given the type `detection.detect_type` decided.
 
-`parse` dispatches to one module per family (`parsing_pdf`, `parsing_office`, `parsing_markup`)
-and handles plain text itself. Every format's text goes through the same normalisation (`clean`):
-NFC, line breaks unified, control characters other than newline and tab removed, runs of spaces
-collapsed; blocks left empty are dropped. Code keeps its indentation (`clean_code`).
+`parse` dispatches to one module per family (`parsing_pdf`, `parsing_office`, `parsing_markup`);
+plain text is split into paragraphs. Every format's text goes through the same normalisation
+(`parsing_text`), and blocks left empty are dropped.
 
 Errors: every failure a user can cause with a file is a `ParseError` whose message says what is
 wrong with the file (empty, damaged, password-protected, scanned without text).
@@ -11,16 +10,11 @@ wrong with the file (empty, damaged, password-protected, scanned without text).
 
 from __future__ import annotations
 
-import re
-import unicodedata
-from collections.abc import Iterable
-
-from purpose_agent.knowledge.blocks import Block, BlockKind, ParsedDocument
+from purpose_agent.knowledge.blocks import ParsedDocument, ParseError
 from purpose_agent.knowledge.detection import DOCX, HTML, MARKDOWN, PDF, PLAIN_TEXT
+from purpose_agent.knowledge.parsing_text import decode_text, paragraphs
 
-
-class ParseError(Exception):
-    """The document could not be read; the message is meant for the user."""
+__all__ = ["ParseError", "parse"]
 
 
 def parse(data: bytes, mime: str) -> ParsedDocument:
@@ -38,8 +32,8 @@ def parse(data: bytes, mime: str) -> ParsedDocument:
 
 
 def _parse(data: bytes, mime: str) -> ParsedDocument:
-    # The format modules are imported on first use: they import this module for `ParseError` and
-    # the normalisation helpers, and importing pypdf or lxml is not free for processes that never parse.
+    # The format modules are imported on first use: importing pypdf, python-docx or the markup
+    # parsers is not free for processes that never parse.
     if mime == PDF:
         from purpose_agent.knowledge.parsing_pdf import parse_pdf
 
@@ -59,68 +53,3 @@ def _parse(data: bytes, mime: str) -> ParsedDocument:
     if mime == PLAIN_TEXT:
         return ParsedDocument(mime=PLAIN_TEXT, blocks=tuple(paragraphs(decode_text(data))))
     raise ParseError(f"documents of type {mime} cannot be read")
-
-
-def decode_text(data: bytes) -> str:
-    """Decode UTF-8 text, with or without a byte-order mark."""
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ParseError("the file is not valid UTF-8 text") from None
-
-
-_LINE_BREAKS = re.compile(r"\r\n?|[\v\f\x85\u2028\u2029]")
-# C0 and C1 controls except tab and newline, and stray byte-order marks inside the text.
-_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ufeff]")
-_SPACES = re.compile(r"[^\S\n\t]+")
-_BLANK_LINES = re.compile(r"\n[^\S\n]*\n\s*")
-
-
-def _clean_lines(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
-    text = _LINE_BREAKS.sub("\n", text)
-    return _CONTROLS.sub("", text)
-
-
-def clean(text: str) -> str:
-    """Normalise a block's text: NFC, one kind of newline, no control characters, single spaces."""
-    lines = (_SPACES.sub(" ", line).strip(" ") for line in _clean_lines(text).split("\n"))
-    return "\n".join(lines).strip()
-
-
-def clean_code(text: str) -> str:
-    """Normalise code like `clean`, but keep its indentation and inner spacing."""
-    lines = (line.rstrip() for line in _clean_lines(text).split("\n"))
-    return "\n".join(lines).strip("\n")
-
-
-def split_paragraphs(text: str) -> list[str]:
-    """Split text into paragraphs on blank lines, each cleaned; empty ones are dropped."""
-    parts = (clean(part) for part in _BLANK_LINES.split(_clean_lines(text)))
-    return [part for part in parts if part]
-
-
-def paragraphs(text: str, page: int | None = None) -> list[Block]:
-    """Paragraph blocks of `text`, split on blank lines."""
-    return [Block(BlockKind.paragraph, part, page=page) for part in split_paragraphs(text)]
-
-
-def text_block(kind: BlockKind, text: str, *, page: int | None = None, level: int = 0) -> Block | None:
-    """A cleaned block of `kind`, or None when nothing is left of its text."""
-    cleaned = clean_code(text) if kind is BlockKind.code else clean(text)
-    if kind is BlockKind.heading:
-        # A heading is one line; soft breaks inside a title are layout, not structure.
-        cleaned = " ".join(cleaned.split("\n"))
-    return Block(kind, cleaned, page=page, level=level) if cleaned else None
-
-
-def table_block(rows: Iterable[Iterable[str]], *, page: int | None = None) -> Block | None:
-    """A table block from rows of cell texts (header first), or None when every cell is empty."""
-    lines: list[str] = []
-    for row in rows:
-        cells = [" ".join(clean(cell).split("\n")).replace("|", "\\|") for cell in row]
-        if any(cells):
-            lines.append("| " + " | ".join(cells) + " |")
-    if not lines:
-        return None
-    return Block(BlockKind.table, "\n".join(lines), page=page, rows=tuple(lines))

@@ -19,7 +19,7 @@ from selectolax.lexbor import LexborHTMLParser, LexborNode
 
 from purpose_agent.knowledge.blocks import Block, BlockKind, ParsedDocument
 from purpose_agent.knowledge.detection import HTML, MARKDOWN
-from purpose_agent.knowledge.parsing import clean, split_paragraphs, table_block, text_block
+from purpose_agent.knowledge.parsing_text import clean, split_paragraphs, table_block, text_block
 
 _MARKDOWN = MarkdownIt("commonmark").enable("table")
 

@@ -29,9 +29,9 @@ from docx.enum.style import WD_STYLE_TYPE
 from docx.oxml.ns import qn
 from docx.styles.style import CharacterStyle
 
-from purpose_agent.knowledge.blocks import Block, BlockKind, ParsedDocument
+from purpose_agent.knowledge.blocks import Block, BlockKind, ParsedDocument, ParseError
 from purpose_agent.knowledge.detection import DOCX
-from purpose_agent.knowledge.parsing import ParseError, clean, table_block, text_block
+from purpose_agent.knowledge.parsing_text import clean, table_block, text_block
 
 _DAMAGED = "the Word document is damaged and cannot be read"
 # python-docx holds every part of the package in memory, so the unpacked size is bounded before

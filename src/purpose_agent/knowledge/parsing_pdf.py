@@ -29,9 +29,9 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, EmptyFileError
 from pypdf.generic import Destination
 
-from purpose_agent.knowledge.blocks import Block, BlockKind, ParsedDocument
+from purpose_agent.knowledge.blocks import Block, BlockKind, ParsedDocument, ParseError
 from purpose_agent.knowledge.detection import PDF
-from purpose_agent.knowledge.parsing import ParseError, clean, split_paragraphs, text_block
+from purpose_agent.knowledge.parsing_text import clean, split_paragraphs, text_block
 
 _DAMAGED = "the PDF is damaged and cannot be read"
 _SENTENCE_END = (".", "!", "?", ":", '"', "\u201d", "\u2019", ")")

@@ -42,7 +42,10 @@ SOURCE_NAME_MAX = 255
 _TODO_JOB = text("SELECT id FROM procrastinate_jobs WHERE queueing_lock = :lock AND status = 'todo' LIMIT 1")
 
 
-class Outcome(StrEnum):
+class RegistrationOutcome(StrEnum):
+    """What registering a document did: created it, replaced the one of that name (new content, or a
+    failed one sent again), or found it unchanged."""
+
     created = "created"
     replaced = "replaced"
     unchanged = "unchanged"
@@ -52,7 +55,7 @@ class Outcome(StrEnum):
 class Registration:
     document: Document
     job_id: int | None
-    outcome: Outcome
+    outcome: RegistrationOutcome
 
 
 def source_name(filename: str) -> str:
@@ -95,11 +98,11 @@ async def register_document(
         select(Document).where(Document.category == category, Document.source_name == name).with_for_update()
     )
     if document is not None and document.sha256 == digest and document.status != DocumentStatus.failed:
-        return Registration(document, document.job_id, Outcome.unchanged)
+        return Registration(document, document.job_id, RegistrationOutcome.unchanged)
 
     if document is None:
         document = await _create(session, category, name, data, digest, mime, origin)
-        outcome = Outcome.created
+        outcome = RegistrationOutcome.created
     else:
         content = await session.get(DocumentContent, document.id, with_for_update=True)
         if content is None:
@@ -107,7 +110,7 @@ async def register_document(
         else:
             content.data = data
         document.sha256, document.mime, document.size_bytes = digest, mime, len(data)
-        outcome = Outcome.replaced
+        outcome = RegistrationOutcome.replaced
     job_id = await queue_ingestion(session, document)
     return Registration(document, job_id, outcome)
 

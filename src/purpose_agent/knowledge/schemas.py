@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from purpose_agent.kit.text import MULTI_LINE, ONE_LINE
 from purpose_agent.knowledge.models import DocumentStatus
-from purpose_agent.knowledge.registration import Outcome, Registration
+from purpose_agent.knowledge.registration import Registration, RegistrationOutcome
 from purpose_agent.knowledge.search import SearchMode
 from purpose_agent.vocabulary import CATEGORY_PATTERN
 
@@ -83,7 +83,7 @@ class DocumentAccepted(BaseModel):
     job_id: int | None
     status: DocumentStatus
     # created: a new document; replaced: new bytes for a known one; unchanged: the same bytes again.
-    outcome: Outcome
+    outcome: RegistrationOutcome
 
     @classmethod
     def of(cls, registration: Registration) -> DocumentAccepted:

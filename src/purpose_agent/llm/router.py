@@ -4,8 +4,8 @@ For one request, each provider of the chain is tried in turn. Within a provider,
 failures (connect errors, timeouts, 429, 5xx) are retried with full-jitter backoff that honours
 `Retry-After`, as long as the request's deadline leaves time; other failures move on at once.
 Every failure is counted by the provider's circuit breaker, and an open breaker skips the
-provider without a call. When all fail, the extractive tier answers from the retrieved passages
-(when enabled and there are any); otherwise `AllProvidersFailed` lists every attempt.
+provider without a call. When all fail, `AllProvidersFailed` lists every attempt; a caller that
+answers anyway says so up front (`has_fallback`) and records its own answer in the route's place.
 
 Streams fail over the same way until the first token has left. After that the answer cannot be
 taken back, so a failure ends the stream with one typed `StreamFailed` event, never silently.
@@ -24,11 +24,10 @@ import structlog
 from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerStore
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt, FailureReason, ProviderError
-from purpose_agent.llm.extractive import EXTRACTIVE_MODEL, extractive_answer
 from purpose_agent.llm.pricing import PriceTable
 from purpose_agent.llm.providers.base import Provider
 from purpose_agent.llm.recorder import RouteRecord, RouteRecorder
-from purpose_agent.llm.types import ChatRequest, Passage, StreamEnd, StreamPart, TextDelta, Usage
+from purpose_agent.llm.types import ChatRequest, StreamEnd, StreamPart, TextDelta, Usage
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -38,7 +37,6 @@ class RouterPolicy:
     deadline_seconds: float = 60.0
     backoff: BackoffPolicy = field(default_factory=BackoffPolicy)
     heartbeat_seconds: float = 10.0
-    extractive_enabled: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +87,10 @@ class _Clock:
 
 def _elapsed_ms(started: float) -> float:
     return round((time.monotonic() - started) * 1000, 2)
+
+
+def _deadline_reached(name: str) -> ProviderError:
+    return ProviderError(name, FailureReason.deadline_exceeded, "request deadline reached")
 
 
 class LLMRouter:
@@ -153,41 +155,30 @@ class LLMRouter:
         *,
         request_id: str = "",
         chain: Sequence[str] | None = None,
-        passages: Sequence[Passage] = (),
+        has_fallback: bool = False,
     ) -> RoutedAnswer:
-        """The first successful answer along the chain, the extractive one, or `AllProvidersFailed`."""
-        clock = _Clock(self.policy.deadline_seconds)
-        attempts: list[Attempt] = []
-        for provider in self.chain(chain):
-            model = request.model or provider.model
-            for try_number in range(self.retries.get(provider.name, 2) + 1):
-                error = await self._gate(provider, model, clock, attempts)
-                if error is not None:
-                    break
-                started = time.monotonic()
-                try:
-                    async with asyncio.timeout(clock.remaining()):
-                        completion = await provider.complete(request)
-                except TimeoutError:
-                    error = ProviderError(
-                        provider.name, FailureReason.deadline_exceeded, "request deadline reached"
-                    )
-                except ProviderError as failure:
-                    error = failure
-                else:
-                    await self.breakers.record_success(provider.name, self._now())
-                    answer = self._answer(completion.text, completion.usage, provider.name, model, attempts)
-                    self._record(request_id, answer, clock, attempts)
-                    return answer
-                if not await self._after_failure(
-                    provider, model, error, started, try_number, clock, attempts
-                ):
-                    break
-        fallback = self._extractive(passages, attempts)
-        self._record(request_id, fallback, clock, attempts)
-        if fallback is None:
-            raise AllProvidersFailed(attempts)
-        return fallback
+        """The first successful answer along the chain, or `AllProvidersFailed`.
+
+        `has_fallback`: the caller answers by itself when every provider fails, and records that answer
+        with `record_fallback`; the failure is then not recorded here, so the request has one route.
+        """
+        route = _Route(self, request, request_id, chain)
+        while (call := await route.next_call()) is not None:
+            try:
+                async with asyncio.timeout(route.clock.remaining()):
+                    completion = await call.provider.complete(request)
+            except TimeoutError:
+                error = _deadline_reached(call.provider.name)
+            except ProviderError as failure:
+                error = failure
+            else:
+                answer = await route.answered(call, completion.text, completion.usage)
+                route.record(answer)
+                return answer
+            await route.failed(call, error)
+        if not has_fallback:
+            route.record(None)
+        raise AllProvidersFailed(route.attempts)
 
     async def stream(
         self,
@@ -195,50 +186,44 @@ class LLMRouter:
         *,
         request_id: str = "",
         chain: Sequence[str] | None = None,
-        passages: Sequence[Passage] = (),
+        has_fallback: bool = False,
     ) -> AsyncIterator[RouterEvent]:
-        """Events of one streamed answer: heartbeats, tokens, then `Finished` or `StreamFailed`."""
-        clock = _Clock(self.policy.deadline_seconds)
-        attempts: list[Attempt] = []
-        for provider in self.chain(chain):
-            model = request.model or provider.model
-            for try_number in range(self.retries.get(provider.name, 2) + 1):
-                if await self._gate(provider, model, clock, attempts) is not None:
-                    break
-                started = time.monotonic()
-                parts = provider.stream(request)
-                texts: list[str] = []
-                ends: list[StreamEnd] = []
-                try:
-                    async for event in self._relay(parts, texts, ends, clock):
-                        yield event
-                except ProviderError as error:
-                    if texts:  # the answer has begun: it cannot move to another provider now
-                        attempts.append(self._attempt(provider.name, model, error, started))
-                        await self.breakers.record_failure(provider.name, self._now())
-                        self._log_failure(attempts[-1])
-                        yield StreamFailed(error.reason, error.detail, tuple(attempts))
-                        self._record(request_id, None, clock, attempts)
-                        return
-                    if await self._after_failure(
-                        provider, model, error, started, try_number, clock, attempts
-                    ):
-                        continue
-                    break
-                finally:
-                    await _close(parts)
-                await self.breakers.record_success(provider.name, self._now())
-                answer = self._answer("".join(texts), ends[0].usage, provider.name, model, attempts)
-                yield Finished(answer)
-                self._record(request_id, answer, clock, attempts)
-                return
-        fallback = self._extractive(passages, attempts)
-        self._record(request_id, fallback, clock, attempts)
-        if fallback is None:
-            yield StreamFailed(None, str(AllProvidersFailed(attempts)), tuple(attempts))
+        """Events of one streamed answer: heartbeats, tokens, then `Finished` or `StreamFailed`.
+
+        `has_fallback` as for `complete`: it concerns only the failure of every provider before any
+        token (`StreamFailed` without a reason); a stream cut after its first token is always recorded.
+        """
+        route = _Route(self, request, request_id, chain)
+        while (call := await route.next_call()) is not None:
+            parts = call.provider.stream(request)
+            texts: list[str] = []
+            ends: list[StreamEnd] = []
+            try:
+                async for event in self._relay(parts, texts, ends, route.clock):
+                    yield event
+            except ProviderError as error:
+                if texts:  # the answer has begun: it cannot move to another provider now
+                    yield await route.cut(call, error)
+                    route.record(None)
+                    return
+                await route.failed(call, error)
+                continue
+            finally:
+                await _close(parts)
+            answer = await route.answered(call, "".join(texts), ends[0].usage)
+            yield Finished(answer)
+            route.record(answer)
             return
-        yield Token(fallback.text)
-        yield Finished(fallback)
+        if not has_fallback:
+            route.record(None)
+        yield StreamFailed(None, str(AllProvidersFailed(route.attempts)), tuple(route.attempts))
+
+    def record_fallback(self, request_id: str, answer: RoutedAnswer, started: float) -> None:
+        """Record the caller's own answer to a request every provider failed (see `has_fallback`).
+
+        `started` is when the request was routed, by `time.monotonic()`.
+        """
+        self._record(request_id, answer, started, answer.attempts)
 
     async def _relay(
         self, parts: AsyncIterator[StreamPart], texts: list[str], ends: list[StreamEnd], clock: _Clock
@@ -250,9 +235,7 @@ class LLMRouter:
                 while True:
                     remaining = clock.remaining()
                     if remaining <= 0:
-                        raise ProviderError(
-                            "router", FailureReason.deadline_exceeded, "request deadline reached"
-                        )
+                        raise _deadline_reached("router")
                     wait = min(remaining, self.policy.heartbeat_seconds) if not texts else remaining
                     done, _ = await asyncio.wait({pending}, timeout=wait)
                     if done:
@@ -275,73 +258,8 @@ class LLMRouter:
                 ends.append(part)
                 return
 
-    async def _gate(
-        self, provider: Provider, model: str, clock: _Clock, attempts: list[Attempt]
-    ) -> ProviderError | None:
-        """None when a call may go out now; else the reason it may not, recorded as an attempt."""
-        started = time.monotonic()
-        if clock.remaining() <= 0:
-            error = ProviderError(provider.name, FailureReason.deadline_exceeded, "request deadline reached")
-        elif not await self.breakers.acquire(provider.name, self._now()):
-            error = ProviderError(provider.name, FailureReason.circuit_open, "circuit breaker is open")
-        else:
-            return None
-        attempts.append(self._attempt(provider.name, model, error, started))
-        return error
-
-    async def _after_failure(
-        self,
-        provider: Provider,
-        model: str,
-        error: ProviderError,
-        started: float,
-        try_number: int,
-        clock: _Clock,
-        attempts: list[Attempt],
-    ) -> bool:
-        """Record a failed call; True when the same provider should be tried again (after the pause)."""
-        attempts.append(self._attempt(provider.name, model, error, started))
-        if error.reason is not FailureReason.busy:  # a full queue is load, not a broken provider
-            trip = error.reason is FailureReason.credentials_rejected
-            await self.breakers.record_failure(provider.name, self._now(), trip=trip)
-        self._log_failure(attempts[-1])
-        if not error.retryable or try_number >= self.retries.get(provider.name, 2):
-            return False
-        delay = self.policy.backoff.delay(try_number, error.retry_after)
-        if delay >= clock.remaining():
-            return False
-        await self._sleep(delay)
-        return True
-
-    def _attempt(self, name: str, model: str, error: ProviderError, started: float) -> Attempt:
-        reason = error.reason
-        return Attempt(name, model, reason, error.detail, _elapsed_ms(started), error.status)
-
-    def _answer(
-        self, text: str, usage: Usage, name: str, model: str, attempts: list[Attempt]
-    ) -> RoutedAnswer:
-        model_used = f"{name}/{model}"
-        cost = self.prices.cost(model_used, usage)
-        return RoutedAnswer(text, usage, model_used, tuple(attempts), cost)
-
-    def _extractive(self, passages: Sequence[Passage], attempts: list[Attempt]) -> RoutedAnswer | None:
-        if not self.policy.extractive_enabled or not passages:
-            return None
-        return RoutedAnswer(extractive_answer(passages), Usage(), EXTRACTIVE_MODEL, tuple(attempts), 0.0)
-
-    def _log_failure(self, attempt: Attempt) -> None:
-        log.warning(
-            "llm_attempt_failed",
-            provider=attempt.provider,
-            model=attempt.model,
-            reason=attempt.reason.value,
-            detail=attempt.detail,
-            latency_ms=attempt.latency_ms,
-            status=attempt.status,
-        )
-
     def _record(
-        self, request_id: str, answer: RoutedAnswer | None, clock: _Clock, attempts: Sequence[Attempt]
+        self, request_id: str, answer: RoutedAnswer | None, started: float, attempts: Sequence[Attempt]
     ) -> None:
         if self.recorder is None:
             return
@@ -351,7 +269,7 @@ class LLMRouter:
             model_used=answer.model_used if answer else None,
             usage=answer.usage if answer else Usage(),
             cost_usd=answer.cost_usd if answer else None,
-            latency_ms=_elapsed_ms(clock.started),
+            latency_ms=_elapsed_ms(started),
         )
         self.recorder.submit(record)
 
@@ -359,6 +277,113 @@ class LLMRouter:
         """Close every provider's client."""
         for provider in self.providers.values():
             await provider.aclose()
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    """One call allowed to go out: the provider, the model asked of it, which try it is, when it began."""
+
+    provider: Provider
+    model: str
+    number: int
+    started: float
+
+
+class _Route:
+    """One request's way along the chain, the same for `complete` and `stream`.
+
+    It hands out the calls in order (`next_call`): each provider of the chain, again after a retryable
+    failure while its retries and the deadline allow, and only through the gate (deadline left, breaker
+    not open). Every failure is an attempt, counted by the provider's breaker (a busy provider's is
+    not) and logged; the route's record names who answered, if anyone.
+    """
+
+    def __init__(
+        self, router: LLMRouter, request: ChatRequest, request_id: str, chain: Sequence[str] | None
+    ) -> None:
+        self.router = router
+        self.request = request
+        self.request_id = request_id
+        self.clock = _Clock(router.policy.deadline_seconds)
+        self.attempts: list[Attempt] = []
+        self._providers = iter(router.chain(chain))
+        self._again: _Call | None = None  # the call to repeat, its backoff pause already taken
+
+    async def next_call(self) -> _Call | None:
+        """The next call to make, its gate passed; None once the chain is done."""
+        while True:
+            if self._again is not None:
+                provider, model, number = self._again.provider, self._again.model, self._again.number + 1
+                self._again = None
+            else:
+                next_provider = next(self._providers, None)
+                if next_provider is None:
+                    return None
+                provider, model, number = next_provider, self.request.model or next_provider.model, 0
+            if await self._gate(provider, model):
+                return _Call(provider, model, number, time.monotonic())
+
+    async def failed(self, call: _Call, error: ProviderError) -> None:
+        """Record a failed call; when the same provider should be tried again, pause first."""
+        name = call.provider.name
+        self._add_attempt(call.provider, call.model, error, call.started)
+        if error.reason is not FailureReason.busy:  # a full queue is load, not a broken provider
+            trip = error.reason is FailureReason.credentials_rejected
+            await self.router.breakers.record_failure(name, self.router._now(), trip=trip)
+        self._log(self.attempts[-1])
+        if not error.retryable or call.number >= self.router.retries.get(name, 2):
+            return
+        delay = self.router.policy.backoff.delay(call.number, error.retry_after)
+        if delay >= self.clock.remaining():
+            return
+        await self.router._sleep(delay)
+        self._again = call
+
+    async def cut(self, call: _Call, error: ProviderError) -> StreamFailed:
+        """Record a stream that failed after its first token, and the event that ends it."""
+        self._add_attempt(call.provider, call.model, error, call.started)
+        await self.router.breakers.record_failure(call.provider.name, self.router._now())
+        self._log(self.attempts[-1])
+        return StreamFailed(error.reason, error.detail, tuple(self.attempts))
+
+    async def answered(self, call: _Call, text: str, usage: Usage) -> RoutedAnswer:
+        """The answer of a successful call, its cost priced and its provider's breaker told."""
+        await self.router.breakers.record_success(call.provider.name, self.router._now())
+        model_used = f"{call.provider.name}/{call.model}"
+        cost = self.router.prices.cost(model_used, usage)
+        return RoutedAnswer(text, usage, model_used, tuple(self.attempts), cost)
+
+    def record(self, answer: RoutedAnswer | None) -> None:
+        """Record the route: its failed attempts and who answered (None: nobody)."""
+        self.router._record(self.request_id, answer, self.clock.started, self.attempts)
+
+    async def _gate(self, provider: Provider, model: str) -> bool:
+        """True when a call may go out now; else the reason it may not is recorded as an attempt."""
+        started = time.monotonic()
+        if self.clock.remaining() <= 0:
+            error = _deadline_reached(provider.name)
+        elif not await self.router.breakers.acquire(provider.name, self.router._now()):
+            error = ProviderError(provider.name, FailureReason.circuit_open, "circuit breaker is open")
+        else:
+            return True
+        self._add_attempt(provider, model, error, started)
+        return False
+
+    def _add_attempt(self, provider: Provider, model: str, error: ProviderError, started: float) -> None:
+        self.attempts.append(
+            Attempt(provider.name, model, error.reason, error.detail, _elapsed_ms(started), error.status)
+        )
+
+    def _log(self, attempt: Attempt) -> None:
+        log.warning(
+            "llm_attempt_failed",
+            provider=attempt.provider,
+            model=attempt.model,
+            reason=attempt.reason.value,
+            detail=attempt.detail,
+            latency_ms=attempt.latency_ms,
+            status=attempt.status,
+        )
 
 
 async def _close(parts: AsyncIterator[StreamPart]) -> None:

@@ -53,15 +53,3 @@ class StreamEnd:
 
 
 StreamPart = TextDelta | StreamEnd
-
-
-@dataclass(frozen=True, slots=True)
-class Passage:
-    """A retrieved passage, quoted by the extractive tier when every model fails."""
-
-    index: int
-    text: str
-    source: str
-    page: int | None = None
-    heading: str | None = None
-    score: float = 0.0

@@ -28,7 +28,9 @@ class Conversations(Protocol):
         """Delete all of the persona's sessions, live and expired, with their messages."""
 
 
-class Outcome(StrEnum):
+class UpsertOutcome(StrEnum):
+    """What upserting a persona did."""
+
     created = "created"
     updated = "updated"
     unchanged = "unchanged"
@@ -66,16 +68,16 @@ async def delete_persona(
     await announce_change(session, persona_id)
 
 
-async def upsert_persona(session: AsyncSession, data: PersonaCreate) -> Outcome:
+async def upsert_persona(session: AsyncSession, data: PersonaCreate) -> UpsertOutcome:
     """Create the persona, or replace its fields when they differ; says which it did."""
     persona = await repository.get_persona(session, data.id, for_update=True)
     if persona is None:
         await create_persona(session, data)
-        return Outcome.created
+        return UpsertOutcome.created
     if _fields(persona) == data.model_dump(exclude={"id"}):
-        return Outcome.unchanged
+        return UpsertOutcome.unchanged
     await _replace(session, persona, data)
-    return Outcome.updated
+    return UpsertOutcome.updated
 
 
 async def _locked(session: AsyncSession, persona_id: str) -> Persona:

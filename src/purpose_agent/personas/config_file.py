@@ -19,7 +19,7 @@ from pydantic_core import ErrorDetails
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.personas import commands, queries
-from purpose_agent.personas.commands import Outcome
+from purpose_agent.personas.commands import UpsertOutcome
 from purpose_agent.personas.schemas import PersonaCreate, PersonaRead
 from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
@@ -117,7 +117,7 @@ def validate(data: object, source: str) -> list[PersonaCreate]:
 
 async def import_personas(
     session: AsyncSession, personas: Iterable[PersonaCreate]
-) -> list[tuple[str, Outcome]]:
+) -> list[tuple[str, UpsertOutcome]]:
     """Upsert each persona (personas the file does not name are left alone); flushes, never commits."""
     return [(persona.id, await commands.upsert_persona(session, persona)) for persona in personas]
 

@@ -21,17 +21,13 @@ from google.genai import errors as genai_errors
 from google.genai import types as genai_types
 from google.genai.client import DebugConfig
 
+from purpose_agent.kit.vendor_sdk import NO_KEY, PAYLOAD_ERRORS
 from purpose_agent.knowledge.embeddings.base import EmbeddingError
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 OLLAMA_BASE_URL = "http://127.0.0.1:11434"
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/"
-# Without a key the OpenAI SDK reads OPENAI_API_KEY; servers speaking its API often need none.
-_NO_KEY = "not-configured"
 _CHARS_PER_TOKEN = 4  # English prose averages about four characters per token in BPE vocabularies
-# What SDKs raise while reading a 200 whose body is not the vendor's format (pydantic and JSON errors
-# are ValueErrors), or what reading our own checks on it raises.
-_PAYLOAD_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, IndexError, TypeError, AttributeError)
 
 
 class _RemoteEmbedder:
@@ -77,7 +73,7 @@ class OpenAIEmbedder(_RemoteEmbedder):
 
     vendor = "openai"
     batch_size = 256  # the API takes 2048 inputs and 300,000 tokens per request
-    failures = (openai.OpenAIError, httpx2.HTTPError, OSError, *_PAYLOAD_ERRORS)
+    failures = (openai.OpenAIError, httpx2.HTTPError, OSError, *PAYLOAD_ERRORS)
 
     def __init__(
         self,
@@ -93,7 +89,7 @@ class OpenAIEmbedder(_RemoteEmbedder):
         # The SDK is built on httpx2: it gets an httpx2 client, as our chat adapter does.
         self._http = httpx2.AsyncClient(timeout=httpx2.Timeout(timeout))
         self._client = openai.AsyncOpenAI(
-            api_key=api_key or _NO_KEY,
+            api_key=api_key or NO_KEY,
             base_url=base_url or OPENAI_BASE_URL,
             max_retries=0,
             http_client=self._http,
@@ -119,7 +115,7 @@ class OllamaEmbedder(_RemoteEmbedder):
 
     vendor = "ollama"
     batch_size = 64
-    failures = (ollama.ResponseError, ollama.RequestError, httpx.HTTPError, OSError, *_PAYLOAD_ERRORS)
+    failures = (ollama.ResponseError, ollama.RequestError, httpx.HTTPError, OSError, *PAYLOAD_ERRORS)
 
     def __init__(
         self,
@@ -151,7 +147,7 @@ class GeminiEmbedder(_RemoteEmbedder):
 
     vendor = "gemini"
     batch_size = 100  # the most one batchEmbedContents call accepts
-    failures = (genai_errors.APIError, httpx.HTTPError, OSError, *_PAYLOAD_ERRORS)
+    failures = (genai_errors.APIError, httpx.HTTPError, OSError, *PAYLOAD_ERRORS)
 
     def __init__(
         self,
@@ -213,6 +209,6 @@ def _reason(error: Exception) -> str:
         return f"HTTP {status}"
     if "timeout" in type(error).__name__.lower():
         return "timed out"
-    if isinstance(error, _PAYLOAD_ERRORS):
+    if isinstance(error, PAYLOAD_ERRORS):
         return "the answer is not in the vendor's format"
     return f"request failed ({type(error).__name__})"

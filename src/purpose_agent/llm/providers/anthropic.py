@@ -2,109 +2,40 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import Iterator
 
 import anthropic
-import httpx2
 from anthropic.types import Message as AnthropicMessage
-from anthropic.types import MessageParam
+from anthropic.types import MessageParam, RawMessageStreamEvent
 from anthropic.types.message_create_params import MessageCreateParamsBase
 
-from purpose_agent.llm.errors import FailureReason, ProviderError
-from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
-from purpose_agent.llm.providers.http_errors import (
-    HTTPX2_TRANSPORT_ERRORS,
-    PAYLOAD_ERRORS,
-    httpx2_connection_error,
-    httpx2_payload_or_transport_error,
-    is_event_stream,
-    malformed,
-    status_error,
-)
-from purpose_agent.llm.types import ChatRequest, Completion, Message, StreamEnd, StreamPart, TextDelta, Usage
-
-# Given no key, the SDK looks for one in the environment and in profile files on disk; only our
-# settings may read those. A provider without a key reports `configured == False`.
-_NO_KEY = "not-configured"
+from purpose_agent.llm.providers.base import ProviderConfig
+from purpose_agent.llm.providers.http_errors import malformed
+from purpose_agent.llm.providers.http_sdk import EventStream, HttpSdkProvider, SdkErrors
+from purpose_agent.llm.types import ChatRequest, Completion, Message, Usage
 
 # `request.temperature` is not sent: the SDK speaks API version 2026-10-21, which rejects sampling
 # parameters (temperature, top_p, top_k) on every model, and no longer offers them as arguments.
 
-_CAUGHT: tuple[type[Exception], ...] = (anthropic.AnthropicError, *HTTPX2_TRANSPORT_ERRORS, *PAYLOAD_ERRORS)
 
-
-class AnthropicProvider(ConfiguredProvider):
+class AnthropicProvider(HttpSdkProvider[anthropic.AsyncAnthropic, RawMessageStreamEvent]):
     """Messages through `anthropic.AsyncAnthropic`, over one pooled HTTP client."""
 
+    errors = SdkErrors(
+        base=anthropic.AnthropicError,
+        connection=anthropic.APIConnectionError,
+        timeout=anthropic.APITimeoutError,
+        # Also an `error` event inside a 200 stream, which the SDK raises with the stream's status.
+        status=anthropic.APIStatusError,
+        validation=anthropic.APIResponseValidationError,
+        answer="message",
+    )
+
     def __init__(self, config: ProviderConfig) -> None:
-        super().__init__(config)
-        timeout = httpx2.Timeout(config.read_timeout, connect=config.connect_timeout)
-        most, idle = config.connection_limits()
-        limits = httpx2.Limits(max_connections=most, max_keepalive_connections=idle)
-        self._http = httpx2.AsyncClient(timeout=timeout, limits=limits)
-        self._client = anthropic.AsyncAnthropic(
-            api_key=config.api_key or _NO_KEY,
-            base_url=config.base_url,
-            timeout=timeout,
-            max_retries=0,  # the router retries, with its own backoff and deadline
-            http_client=self._http,
-        )
+        super().__init__(config, anthropic.AsyncAnthropic)
 
-    @property
-    def configured(self) -> bool:
-        """True when an API key is set."""
-        return bool(self._config.api_key)
-
-    async def complete(self, request: ChatRequest) -> Completion:
-        """The whole answer at once."""
-        model = self._model_for(request)
-        try:
-            answer = await self._client.messages.create(**_params(request, model))
-            return self._read_message(answer, model)
-        except _CAUGHT as error:
-            raise self._failure(error, mid_stream=False) from None
-
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamPart]:
-        """Text deltas in order, then one `StreamEnd`; a stream cut before `message_stop` raises."""
-        model = self._model_for(request)
-        try:
-            events = await self._client.messages.create(**_params(request, model), stream=True)
-        except _CAUGHT as error:
-            raise self._failure(error, mid_stream=False) from None
-        async with events:
-            if not is_event_stream(events.response.headers):
-                raise malformed(self.name, "stream answer is not an event stream")
-            stopped = False
-            input_tokens = output_tokens = 0
-            try:
-                async for event in events:
-                    if event.type == "message_start":
-                        model = event.message.model or model
-                        input_tokens = event.message.usage.input_tokens or 0
-                        output_tokens = event.message.usage.output_tokens or 0
-                    elif event.type == "content_block_delta":
-                        if event.delta.type == "text_delta" and event.delta.text:
-                            yield TextDelta(event.delta.text)
-                    elif event.type == "message_delta":
-                        # Both counts are cumulative: the last one seen is the total.
-                        output_tokens = event.usage.output_tokens or output_tokens
-                        input_tokens = event.usage.input_tokens or input_tokens
-                    elif event.type == "message_stop":
-                        stopped = True
-            except _CAUGHT as error:
-                raise self._failure(error, mid_stream=True) from None
-        if not stopped:
-            # The body ended without `message_stop`: a proxy or the server stopped early.
-            raise ProviderError(
-                self.name, FailureReason.stream_interrupted, "stream ended before message_stop"
-            )
-        yield StreamEnd(usage=Usage(prompt_tokens=input_tokens, completion_tokens=output_tokens), model=model)
-
-    async def aclose(self) -> None:
-        """Close the pooled HTTP client."""
-        await self._http.aclose()
-
-    def _read_message(self, answer: AnthropicMessage, model: str) -> Completion:
+    async def _complete(self, request: ChatRequest, model: str) -> Completion:
+        answer = await self._client.messages.create(**_params(request, model))
         if not isinstance(answer, AnthropicMessage):
             # The SDK hands back a 200 body that is not JSON as plain text.
             raise malformed(self.name, "answer is not a message")
@@ -114,21 +45,44 @@ class AnthropicProvider(ConfiguredProvider):
         )
         return Completion(text=text, usage=usage, model=answer.model or model)
 
-    def _failure(self, error: Exception, *, mid_stream: bool) -> ProviderError:
-        name = self.name
-        if isinstance(error, anthropic.APITimeoutError):
-            return ProviderError(name, FailureReason.timeout, "request timed out")
-        if isinstance(error, anthropic.APIConnectionError):
-            return httpx2_connection_error(name, error, mid_stream=mid_stream)
-        if isinstance(error, anthropic.APIStatusError):
-            # Also an `error` event inside a 200 stream, which the SDK raises with the stream's status.
-            return status_error(name, error.status_code, error.response.headers, error.type)
-        if isinstance(error, anthropic.APIResponseValidationError):
-            return malformed(name, "answer does not match the message schema")
-        if isinstance(error, anthropic.AnthropicError):
-            # The SDK refused the request before sending it.
-            return ProviderError(name, FailureReason.bad_request, type(error).__name__)
-        return httpx2_payload_or_transport_error(name, error, mid_stream=mid_stream)
+    async def _open_stream(self, request: ChatRequest, model: str) -> EventStream[RawMessageStreamEvent]:
+        return await self._client.messages.create(**_params(request, model), stream=True)
+
+    def _reader(self, model: str) -> _EventReader:
+        return _EventReader(model)
+
+    def _error_code(self, error: Exception) -> object:
+        return error.type if isinstance(error, anthropic.APIStatusError) else None
+
+
+class _EventReader:
+    """A stream of message events: finished by `message_stop`."""
+
+    last_event = "message_stop"
+
+    def __init__(self, model: str) -> None:
+        self.model = model
+        self.input_tokens = self.output_tokens = 0
+        self.finished = False
+
+    @property
+    def usage(self) -> Usage:
+        return Usage(prompt_tokens=self.input_tokens, completion_tokens=self.output_tokens)
+
+    def texts(self, event: RawMessageStreamEvent) -> Iterator[str]:
+        if event.type == "message_start":
+            self.model = event.message.model or self.model
+            self.input_tokens = event.message.usage.input_tokens or 0
+            self.output_tokens = event.message.usage.output_tokens or 0
+        elif event.type == "content_block_delta":
+            if event.delta.type == "text_delta" and event.delta.text:
+                yield event.delta.text
+        elif event.type == "message_delta":
+            # Both counts are cumulative: the last one seen is the total.
+            self.output_tokens = event.usage.output_tokens or self.output_tokens
+            self.input_tokens = event.usage.input_tokens or self.input_tokens
+        elif event.type == "message_stop":
+            self.finished = True
 
 
 def _params(request: ChatRequest, model: str) -> MessageCreateParamsBase:

@@ -25,10 +25,6 @@ import httpx2
 
 from purpose_agent.llm.errors import FailureReason, ProviderError
 
-# What reading a vendor payload raises when fields are missing or of the wrong type: JSON and pydantic
-# errors are ValueErrors, and the SDKs that build their models without validation fail on access.
-PAYLOAD_ERRORS: tuple[type[Exception], ...] = (ValueError, KeyError, IndexError, TypeError, AttributeError)
-
 # What the transport raises that an SDK may let through unwrapped, e.g. while a stream is read.
 HTTPX2_TRANSPORT_ERRORS: tuple[type[Exception], ...] = (httpx2.HTTPError, httpx2.StreamError, OSError)
 HTTPX_TRANSPORT_ERRORS: tuple[type[httpx.HTTPError], type[OSError]] = (httpx.HTTPError, OSError)

@@ -7,11 +7,11 @@ from collections.abc import AsyncGenerator, AsyncIterator
 import httpx
 import ollama
 
+from purpose_agent.kit.vendor_sdk import PAYLOAD_ERRORS
 from purpose_agent.llm.errors import FailureReason, ProviderError
 from purpose_agent.llm.providers.base import ConfiguredProvider, ProviderConfig
 from purpose_agent.llm.providers.http_errors import (
     HTTPX_TRANSPORT_ERRORS,
-    PAYLOAD_ERRORS,
     httpx_transport_error,
     malformed,
     status_error,

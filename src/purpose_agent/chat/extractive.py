@@ -8,23 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from purpose_agent.llm.types import Passage
+from purpose_agent.chat.passages import Passage, origin
+from purpose_agent.llm.errors import Attempt
+from purpose_agent.llm.router import RoutedAnswer
+from purpose_agent.llm.types import Usage
 
 EXTRACTIVE_MODEL = "extractive"
 INTRODUCTION = (
     "No language model is reachable right now. These passages of the knowledge base match your question:"
 )
 MAX_QUOTE_CHARS = 600
-
-
-def origin(passage: Passage) -> str:
-    """Where a passage comes from, as citations show it: "source, page N, heading"."""
-    parts = [passage.source]
-    if passage.page is not None:
-        parts.append(f"page {passage.page}")
-    if passage.heading:
-        parts.append(passage.heading)
-    return ", ".join(parts)
 
 
 def _quote(text: str) -> str:
@@ -38,3 +31,8 @@ def extractive_answer(passages: Sequence[Passage], limit: int = 3) -> str:
     lines = [INTRODUCTION, ""]
     lines += [f'[{passage.index}] "{_quote(passage.text)}" ({origin(passage)})' for passage in best]
     return "\n".join(lines)
+
+
+def quoted(passages: Sequence[Passage], attempts: Sequence[Attempt]) -> RoutedAnswer:
+    """The answer every model failed to give: the passages quoted, free, after the failed `attempts`."""
+    return RoutedAnswer(extractive_answer(passages), Usage(), EXTRACTIVE_MODEL, tuple(attempts), 0.0)
