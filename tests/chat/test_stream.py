@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from fastapi import FastAPI
 from httpx import AsyncClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.chat.models import ChatMessage
+from purpose_agent.llm.models import FailoverEvent, UsageRecord
 from purpose_agent.personas.models import Persona
+from tests.app_context import context
 from tests.chat.test_chat import WARRANTY
 from tests.llm.fake_upstream import FakeUpstream, Fault
 
@@ -77,6 +80,24 @@ async def test_a_provider_that_dies_after_its_first_token_ends_with_a_typed_erro
     assert (problem["status"], problem["type"]) == (502, "/problems/answer-interrupted")
     assert problem["request_id"]
     assert await session.scalar(select(func.count()).select_from(ChatMessage)) == 0
+
+
+async def test_a_stream_cut_after_its_first_token_is_in_the_usage_and_failover_records(
+    app: FastAPI, user_client: AsyncClient, kettle: Persona, openai_fake: FakeUpstream, session: AsyncSession
+) -> None:
+    openai_fake.reply.chunks = ["The heating", " element", " is", " covered."]
+    openai_fake.set_fault(Fault(kind="cut", cut_after=3))
+    events, _ = await stream(user_client, WARRANTY)
+    request_id = events[-1][1]["request_id"]
+    await context(app).recorder.drain()  # records are written in batches, off the request
+    failures = (
+        await session.scalars(select(FailoverEvent).where(FailoverEvent.request_id == request_id))
+    ).all()
+    assert [(f.provider, f.reason, f.answered_by) for f in failures] == [
+        ("openai", "stream_interrupted", None)
+    ]
+    usage = (await session.scalars(select(UsageRecord).where(UsageRecord.request_id == request_id))).all()
+    assert [u.model_used for u in usage] == [None]
 
 
 async def test_heartbeats_flow_while_the_first_token_is_slow(

@@ -203,16 +203,18 @@ class LLMRouter:
                     yield event
             except ProviderError as error:
                 if texts:  # the answer has begun: it cannot move to another provider now
-                    yield await route.cut(call, error)
+                    failed = await route.cut(call, error)
+                    # Recorded before the last event: a consumer may stop reading at it.
                     route.record(None)
+                    yield failed
                     return
                 await route.failed(call, error)
                 continue
             finally:
                 await _close(parts)
             answer = await route.answered(call, "".join(texts), ends[0].usage)
-            yield Finished(answer)
             route.record(answer)
+            yield Finished(answer)
             return
         if not has_fallback:
             route.record(None)
