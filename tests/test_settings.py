@@ -99,7 +99,8 @@ def test_a_refused_credential_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_env_example_documents_every_setting() -> None:
-    from purpose_agent.settings import KNOWN_PROVIDERS, ProviderSettings, Settings
+    from purpose_agent.kinds import KNOWN_PROVIDERS
+    from purpose_agent.settings import ProviderSettings, Settings
 
     example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
     documented = {

@@ -26,9 +26,9 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from purpose_agent.kinds import EMBEDDER_KINDS, KNOWN_PROVIDERS
 from purpose_agent.kit.client_address import ProxyHeader, parse_networks
 from purpose_agent.kit.rate_limit import FailureMode, parse_limits
-from purpose_agent.knowledge.embeddings.factory import KINDS as EMBEDDER_KINDS
 from purpose_agent.secrets import (
     SECRET_CACHE_KEY,
     SecretCache,
@@ -59,7 +59,6 @@ class LogLevel(StrEnum):
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-KNOWN_PROVIDERS = ("gemini", "openai", "anthropic", "ollama", "local")
 DEFAULT_MODELS = {
     "gemini": "gemini-2.5-flash",
     "openai": "gpt-4o",
