@@ -65,25 +65,27 @@ CANCELLABLE_PATHS = ("/api/chat", "/v1/chat/completions")
 def rate_limiter_from(settings: Settings) -> RateLimiter:
     """The limiter on RATE_LIMIT_REDIS_URL, else REDIS_URL, else in memory; it connects on first use."""
     return RateLimiter(
-        redis_url=settings.rate_limit_redis_url or settings.redis_url,
-        key_prefix=settings.rate_limit_key_prefix,
-        on_redis_failure=settings.rate_limit_on_redis_failure,
-        redis_timeout=settings.rate_limit_redis_timeout_seconds,
-        retry_redis_after=settings.rate_limit_redis_retry_seconds,
+        redis_url=settings.rate_limits.redis_url or settings.redis.url,
+        key_prefix=settings.rate_limits.key_prefix,
+        on_redis_failure=settings.rate_limits.on_redis_failure,
+        redis_timeout=settings.rate_limits.redis_timeout_seconds,
+        retry_redis_after=settings.rate_limits.redis_retry_seconds,
     )
 
 
 def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
     """The per-request limits; with RATE_LIMIT_ENABLED=false none, but client addresses are still resolved."""
-    clients = ClientAddressResolver(parse_networks(settings.trusted_proxies), settings.proxy_client_header)
-    if not settings.rate_limit_enabled:
+    clients = ClientAddressResolver(
+        parse_networks(settings.rate_limits.trusted_proxies), settings.rate_limits.proxy_client_header
+    )
+    if not settings.rate_limits.enabled:
         return RateLimitPolicy(per_ip=(), per_principal=(), clients=clients)
     return RateLimitPolicy(
-        per_ip=parse_limits(settings.rate_limit_per_ip),
-        per_principal=parse_limits(settings.rate_limit_per_principal),
+        per_ip=parse_limits(settings.rate_limits.per_ip),
+        per_principal=parse_limits(settings.rate_limits.per_principal),
         per_route={
-            RouteClass.chat: parse_limits(settings.rate_limit_chat),
-            RouteClass.mcp: parse_limits(settings.rate_limit_mcp),
+            RouteClass.chat: parse_limits(settings.rate_limits.chat),
+            RouteClass.mcp: parse_limits(settings.rate_limits.mcp),
         },
         clients=clients,
     )
@@ -97,10 +99,10 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         owned_engine = engine is None
         db_engine = engine or create_engine(
-            settings.sqlalchemy_url(),
-            pool_size=settings.database_pool_size,
-            connect_timeout=settings.database_connect_timeout_seconds,
-            pool_timeout=settings.database_pool_timeout_seconds,
+            settings.database.sqlalchemy_url(),
+            pool_size=settings.database.pool_size,
+            connect_timeout=settings.database.connect_timeout_seconds,
+            pool_timeout=settings.database.pool_timeout_seconds,
         )
         redis = redis_client(settings)
         if redis is None:
@@ -110,28 +112,30 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         app.state.redis = redis
         router, recorder = build_router(settings, redis, app.state.sessionmaker)
         app.state.embedder = embedder_from(settings, threads=API_EMBEDDER_THREADS)
-        app.state.upload_max_bytes = settings.upload_max_bytes
+        app.state.upload_max_bytes = settings.knowledge.upload_max_bytes
         # Type detection and digests of uploads: off the event loop, a few at a time.
         app.state.inspection = BoundedExecutor("inspect", workers=1, max_queued=INSPECTIONS_QUEUED)
         app.state.clock = system_clock
         app.state.tokens = token_service(settings)
         key_uses = KeyUseRecorder(app.state.sessionmaker)
         key_uses.start()
-        app.state.authenticator = Authenticator(app.state.tokens, key_uses, settings.auth_cache_seconds)
+        app.state.authenticator = Authenticator(
+            app.state.tokens, key_uses, settings.security.auth_cache_seconds
+        )
         app.state.login_throttle = login_throttle(settings, redis)
-        app.state.profiles = ProfileCache(settings.persona_cache_seconds)
+        app.state.profiles = ProfileCache(settings.chat.persona_cache_seconds)
         changes = ChangeListener(
-            settings.sqlalchemy_url(),
+            settings.database.sqlalchemy_url(),
             *change_handlers(app.state.authenticator, app.state.profiles),
-            connect_timeout=settings.database_connect_timeout_seconds,
+            connect_timeout=settings.database.connect_timeout_seconds,
         )
         changes.start()
         app.state.changes = changes
         app.state.chat = ChatDeps(
             router=router,
             embedder=app.state.embedder,
-            session_lifetime=timedelta(hours=settings.session_ttl_hours),
-            history_budget=settings.history_token_budget,
+            session_lifetime=timedelta(hours=settings.chat.session_ttl_hours),
+            history_budget=settings.chat.history_token_budget,
             profiles=app.state.profiles,
         )
         app.state.llm_router = router
@@ -139,15 +143,19 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         if not rate_limiter.shared:
             log.warning("rate_limits_in_memory", detail="per process only; set REDIS_URL to share them")
         app.state.readiness = ReadinessService(
-            db_engine, redis, settings.readiness_timeout_seconds, router, rate_limiter=rate_limiter
+            db_engine,
+            redis,
+            settings.observability.readiness_timeout_seconds,
+            router,
+            rate_limiter=rate_limiter,
         )
         app.state.mcp_server = build_server(app.state, RequestCaller())
         app.state.mcp_sessions = http_session_manager(
             app.state.mcp_server,
-            transport_security(settings.mcp_hosts, settings.mcp_origins),
-            max_body_bytes=settings.max_body_bytes,
+            transport_security(settings.mcp.hosts, settings.mcp.origins),
+            max_body_bytes=settings.server.max_body_bytes,
         )
-        log.info("started", env=settings.app_env.value)
+        log.info("started", env=settings.server.app_env.value)
         try:
             async with app.state.mcp_sessions.run():
                 yield
@@ -190,11 +198,11 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     # Inside CORS and the security headers, so that a 429 carries them (browsers can read its
     # Retry-After); before routing and authentication, so that 401s and 404s count.
     app.add_middleware(RateLimitMiddleware, limiter=rate_limiter, policy=rate_limit_policy(settings))
-    if settings.cors_origins:
+    if settings.security.cors_origins:
         # Only whitelisted origins get CORS headers; any other origin gets none and the browser refuses.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=settings.security.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
             expose_headers=[
@@ -208,15 +216,15 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         )
     app.add_middleware(
         SecurityHeadersMiddleware,
-        hsts=settings.app_env is AppEnv.production,
-        https_redirect=settings.https_redirect,
+        hsts=settings.server.app_env is AppEnv.production,
+        https_redirect=settings.security.https_redirect,
     )
     # Added last = outermost: the request context wraps every other middleware.
     app.add_middleware(
         BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
+        max_bytes=settings.server.max_body_bytes,
         # An upload may carry the largest document plus its multipart framing and form fields.
-        per_path={UPLOAD_PATH: settings.upload_max_bytes + MULTIPART_ALLOWANCE},
+        per_path={UPLOAD_PATH: settings.knowledge.upload_max_bytes + MULTIPART_ALLOWANCE},
     )
     app.add_middleware(RequestContextMiddleware)
     return app

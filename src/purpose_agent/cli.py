@@ -47,17 +47,17 @@ def _settings(log_stream: TextIO | None = None) -> Settings:
     except SettingsError as exc:
         raise _fail(str(exc)) from None
     configure_logging(
-        level=settings.log_level.value,
-        service=settings.service_name,
+        level=settings.observability.log_level.value,
+        service=settings.server.service_name,
         version=__version__,
-        redactor=Redactor(redact_ip_addresses=settings.log_redact_ip_addresses),
+        redactor=Redactor(redact_ip_addresses=settings.observability.log_redact_ip_addresses),
         stream=log_stream,
     )
     return settings
 
 
 def _embedded(settings: Settings) -> EmbeddedPostgres:
-    return EmbeddedPostgres(settings.embedded_db_dir, settings.embedded_db_port)
+    return EmbeddedPostgres(settings.database.embedded_dir, settings.database.embedded_port)
 
 
 def _migrate(settings: Settings) -> None:
@@ -66,9 +66,13 @@ def _migrate(settings: Settings) -> None:
     from purpose_agent.db.migrate import upgrade
 
     try:
-        upgrade(settings.sqlalchemy_url())
+        upgrade(settings.database.sqlalchemy_url())
     except OperationalError:
-        hint = "start it with `purpose-agent db start`" if settings.uses_embedded_db else "check DATABASE_URL"
+        hint = (
+            "start it with `purpose-agent db start`"
+            if settings.database.uses_embedded
+            else "check DATABASE_URL"
+        )
         raise _fail(f"cannot reach the database; {hint}") from None
 
 
@@ -81,7 +85,7 @@ def _check_embedder(settings: Settings) -> None:
     embedder = embedder_from(settings)
 
     async def check() -> None:
-        engine = create_engine(settings.sqlalchemy_url(), pool_size=1, connect_timeout=5)
+        engine = create_engine(settings.database.sqlalchemy_url(), pool_size=1, connect_timeout=5)
         try:
             async with create_sessionmaker(engine)() as session:
                 await check_index(session, embedder.name, embedder.dimension)
@@ -103,8 +107,8 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, check_embe
         _check_embedder(settings)
     _raise_open_files_limit()
     options: dict[str, Any] = {
-        "host": host or settings.host,
-        "port": port or settings.port,
+        "host": host or settings.server.host,
+        "port": port or settings.server.port,
         "log_config": None,
         "access_log": False,
         "server_header": False,
@@ -113,9 +117,9 @@ def _serve(settings: Settings, host: str | None, port: int | None, *, check_embe
     }
     # uvicorn re-raises Ctrl-C after its graceful shutdown; by then all is closed.
     with contextlib.suppress(KeyboardInterrupt):
-        if settings.api_workers > 1:
+        if settings.server.api_workers > 1:
             # Each worker process builds its own app (pool, embedder, caches) from the environment.
-            uvicorn.run(FACTORY, factory=True, workers=settings.api_workers, **options)
+            uvicorn.run(FACTORY, factory=True, workers=settings.server.api_workers, **options)
         else:
             uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
 
@@ -161,10 +165,10 @@ def mcp_stdio() -> None:
 
     # stdout carries the protocol: logs go to stderr, where desktop clients keep them.
     settings = _settings(log_stream=sys.stderr)
-    if settings.mcp_api_key is None:
+    if settings.mcp.api_key is None:
         raise _fail("MCP_API_KEY is not set: give it an API key (`purpose-agent keys create`)")
     _check_embedder(settings)
-    secret = settings.mcp_api_key.get_secret_value()
+    secret = settings.mcp.api_key.get_secret_value()
     try:
         asyncio.run(serve_stdio(create_app(settings), secret, rate_limit_policy(settings)))
     except ProblemError as exc:
@@ -177,12 +181,12 @@ def up() -> None:
 
     Ctrl-C stops everything it started."""
     settings = _settings()
-    database = _embedded(settings) if settings.uses_embedded_db else None
+    database = _embedded(settings) if settings.database.uses_embedded else None
     started_database = False
     if database is not None:
         started_database = not database.status().running
         try:
-            database.start(databases=(settings.embedded_db_name,))
+            database.start(databases=(settings.database.embedded_name,))
         except EmbeddedDatabaseError as exc:
             raise _fail(str(exc)) from None
     worker: subprocess.Popen[bytes] | None = None
@@ -194,7 +198,7 @@ def up() -> None:
         _seed_knowledge(settings)
         # The worker runs beside the API, as in production, and stops with it.
         worker = subprocess.Popen([sys.executable, "-m", "purpose_agent", "worker"])
-        base = f"http://{settings.host}:{settings.port}"
+        base = f"http://{settings.server.host}:{settings.server.port}"
         typer.echo(f"Purpose-Agent {__version__} is starting at {base}")
         typer.echo(f"  API docs:  {base}/api/docs")
         typer.echo(f"  health:    {base}/health  and  {base}/health/ready")
@@ -214,7 +218,7 @@ def _seed_knowledge(settings: Settings) -> None:
     """Queue the sample knowledge folder's new and changed files (unchanged ones cost nothing)."""
     from purpose_agent.processes import ingest_process
 
-    folder = settings.knowledge_seed_dir
+    folder = settings.knowledge.seed_dir
     if not folder.is_dir():
         return
     report, _ = asyncio.run(ingest_process(settings, folder, prune=False, wait=False, on_file=lambda _: None))
@@ -246,7 +250,7 @@ def _first_admin_key(settings: Settings) -> None:
 
 def _seed_personas(settings: Settings) -> None:
     """Upsert the personas file at every start; an invalid one stops the start."""
-    path = settings.personas_file
+    path = settings.chat.personas_file
     if not path.is_file():
         return
     results = _import_personas(settings, path)
@@ -324,7 +328,7 @@ async def _database_session(settings: Settings) -> AsyncIterator[AsyncSession]:
     """One session in one transaction, committed at the end, on an engine of its own."""
     from purpose_agent.db.engine import create_engine, create_sessionmaker
 
-    engine = create_engine(settings.sqlalchemy_url(), pool_size=1, connect_timeout=5)
+    engine = create_engine(settings.database.sqlalchemy_url(), pool_size=1, connect_timeout=5)
     try:
         async with create_sessionmaker(engine)() as session, session.begin():
             yield session
@@ -432,10 +436,12 @@ def reindex() -> None:
 
     settings = _settings()
     embedder = embedder_from(settings)
-    policy = ChunkingPolicy(max_tokens=embedder.max_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    policy = ChunkingPolicy(
+        max_tokens=embedder.max_tokens, overlap_tokens=settings.knowledge.chunk_overlap_tokens
+    )
 
     async def run() -> dict[str, int]:
-        engine = create_engine(settings.sqlalchemy_url(), pool_size=2, connect_timeout=5)
+        engine = create_engine(settings.database.sqlalchemy_url(), pool_size=2, connect_timeout=5)
         try:
             return await reindex_all(
                 create_sessionmaker(engine),
@@ -505,10 +511,10 @@ def ingest(
 def db_start() -> None:
     """Start the embedded database (creating it on first use) and create the application database."""
     settings = _settings()
-    if not settings.uses_embedded_db:
+    if not settings.database.uses_embedded:
         raise _fail("DATABASE_URL is set: the embedded database is not used")
     try:
-        status = _embedded(settings).start(databases=(settings.embedded_db_name,))
+        status = _embedded(settings).start(databases=(settings.database.embedded_name,))
     except EmbeddedDatabaseError as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"embedded database running: pid {status.pid}, 127.0.0.1:{status.port}, {status.data_dir}")

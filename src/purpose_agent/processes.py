@@ -41,7 +41,7 @@ class DocumentResult:
 
 @asynccontextmanager
 async def _resources(settings: Settings) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], Embedder]]:
-    engine = create_engine(settings.sqlalchemy_url(), pool_size=4, connect_timeout=5)
+    engine = create_engine(settings.database.sqlalchemy_url(), pool_size=4, connect_timeout=5)
     embedder = embedder_from(settings)
     try:
         yield create_sessionmaker(engine), embedder
@@ -55,9 +55,9 @@ async def worker_process(settings: Settings) -> None:
     async with _resources(settings) as (sessionmaker, embedder):
         await run_worker(
             worker_app(settings, sessionmaker, embedder),
-            concurrency=settings.worker_concurrency,
-            heartbeat_seconds=settings.worker_heartbeat_seconds,
-            stalled_after_seconds=settings.worker_stalled_after_seconds,
+            concurrency=settings.jobs.worker_concurrency,
+            heartbeat_seconds=settings.jobs.worker_heartbeat_seconds,
+            stalled_after_seconds=settings.jobs.worker_stalled_after_seconds,
         )
 
 
@@ -72,7 +72,7 @@ async def ingest_process(
     """Register the folder's files; with `wait`, run their jobs here (beside any worker) until all end."""
     async with _resources(settings) as (sessionmaker, embedder):
         report = await ingest_folder(
-            sessionmaker, root, max_bytes=settings.upload_max_bytes, prune=prune, on_file=on_file
+            sessionmaker, root, max_bytes=settings.knowledge.upload_max_bytes, prune=prune, on_file=on_file
         )
         if not wait or not report.job_ids:
             return report, []
@@ -81,8 +81,8 @@ async def ingest_process(
             await run_worker(
                 app,
                 concurrency=1,
-                heartbeat_seconds=settings.worker_heartbeat_seconds,
-                stalled_after_seconds=settings.worker_stalled_after_seconds,
+                heartbeat_seconds=settings.jobs.worker_heartbeat_seconds,
+                stalled_after_seconds=settings.jobs.worker_stalled_after_seconds,
                 wait=False,
                 queues=[INGESTION_QUEUE],
             )

@@ -170,7 +170,7 @@ async def test_a_full_local_model_queue_is_a_503_problem_with_retry_after(
         "llm_providers": {"local": ProviderSettings(_env_file=None, max_queued=0)},
         "llm_extractive_fallback": False,
     }
-    application = create_app(settings.model_copy(update=changes), engine=engine)
+    application = create_app(settings.changed(**changes), engine=engine)
     async with LifespanManager(application):
         application.state.sessionmaker = test_sessionmaker
         local = application.state.llm_router.providers["local"]

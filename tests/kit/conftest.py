@@ -34,7 +34,7 @@ def start(
 
     @asynccontextmanager
     async def running(**updates: Any) -> AsyncIterator[FastAPI]:
-        configured = settings.model_copy(update={"rate_limit_key_prefix": redis_prefix, **updates})
+        configured = settings.changed(rate_limit_key_prefix=redis_prefix, **updates)
         app = create_app(configured, engine=engine)
         async with LifespanManager(app):
             app.state.sessionmaker = test_sessionmaker
