@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from purpose_agent.kinds import KNOWN_PROVIDERS
 from purpose_agent.settings import AppEnv, LogLevel, Settings, SettingsError, load_settings
 
 
@@ -122,8 +123,14 @@ def test_a_refused_credential_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> 
     assert "s3cret-pass" not in str(caught.value)
 
 
+def test_env_example_is_the_one_written_from_the_settings() -> None:
+    from purpose_agent.settings.example import render_example
+
+    committed = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    assert committed == render_example(), "run `make env-example` and commit .env.example"
+
+
 def test_env_example_documents_every_setting() -> None:
-    from purpose_agent.kinds import KNOWN_PROVIDERS
     from purpose_agent.settings import ProviderSettings, settings_variables
 
     example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()

@@ -3,7 +3,7 @@
 Settings come in groups (`settings.database.pool_size`), each read from its flat variable
 (DATABASE_POOL_SIZE): from the environment first, then the secrets provider chosen with
 SECRETS_PROVIDER (for the secret ones), then a `.env` file in the working directory, then the
-defaults. `.env.example` documents each one.
+defaults. `.env.example` is written from the groups' docstrings (`make env-example`).
 
     model.py        Settings: the groups, the LLM providers' settings, production checks
     loading.py      load_settings(): read and validate once, one line per bad setting
@@ -20,6 +20,7 @@ defaults. `.env.example` documents each one.
     chat.py         personas and conversations
     security.py     JWT_*, sign-in throttling, CORS, HTTPS, the audit log
     mcp.py          MCP_*
+    example.py      writes `.env.example` from all of the above
 
 The SECRETS_*, VAULT_*, AWS_* and AZURE_* settings are `purpose_agent.secrets.SecretsConfig`.
 """

@@ -3,7 +3,8 @@
 A group is a pydantic model whose fields carry their environment variable as alias: the database
 group's `pool_size` is read from DATABASE_POOL_SIZE. `group_config(prefix)` names each field
 PREFIX_FIELD; a field whose variable does not follow the prefix names its own with `Field(alias=...)`.
-A field's docstring documents its variable; the group's first docstring line names its section.
+A field's docstring is its variable's comment in `.env.example`; the group's docstring heads its
+section there (first line: the title; the rest: what the section's variables share).
 """
 
 from __future__ import annotations

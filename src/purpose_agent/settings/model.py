@@ -27,7 +27,10 @@ DEFAULT_PASSWORDS = frozenset(
 
 
 class Settings(EnvironmentSettings):
-    """Every setting: `settings.database.pool_size` is read from DATABASE_POOL_SIZE."""
+    """Every setting: `settings.database.pool_size` is read from DATABASE_POOL_SIZE.
+
+    The groups are in the order of `.env.example`'s sections.
+    """
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)

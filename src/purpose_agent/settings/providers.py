@@ -25,28 +25,28 @@ DEFAULT_MODELS = {
 class ProviderSettings(EnvironmentSettings):
     """LLM providers
 
-    Per provider, with its prefix GEMINI_, OPENAI_, ANTHROPIC_, OLLAMA_ or LOCAL_ (or all of a
-    provider's at once in LLM_PROVIDERS):
+    Per provider, with its prefix GEMINI_, OPENAI_, ANTHROPIC_, OLLAMA_ or LOCAL_ (or all of one
+    provider's as JSON in LLM_PROVIDERS), these variables; each provider's usual ones follow. The
+    built-in local model needs nothing: SmolLM2-135M-Instruct ships in a package.
     """
 
     model_config = SettingsConfigDict(use_attribute_docstrings=True)
 
     api_key: OptionalSecret = None
-    """The provider's API key."""
     base_url: str | None = None
-    """Another endpoint than the vendor's own (any OpenAI-compatible server works for OPENAI_BASE_URL)."""
+    """Any OpenAI-compatible server works for OPENAI_BASE_URL."""
     model: str = ""
-    """The model to call."""
+    """Each provider but ollama has a default, shown below."""
     connect_timeout_seconds: Annotated[float, Field(gt=0, le=120)] = 5.0
     read_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000
     """Open at once per API process; a stream holds one for its whole answer."""
     model_path: str | None = None
-    """The built-in local provider only: any GGUF file instead of the bundled SmolLM2-135M-Instruct."""
+    """The built-in local provider only: any GGUF file instead of the bundled SmolLM2."""
     max_queued: Annotated[int, Field(ge=0, le=1000)] = 4
-    """The built-in local provider only: it generates one answer at a time; this many more may wait, the
-    next is refused at once (the router moves on, or a 503 problem)."""
+    """The built-in local provider only: it generates one answer at a time; this many more may wait,
+    the next is refused at once (the router moves on, or a 503 problem)."""
 
 
 def read_provider_settings(
