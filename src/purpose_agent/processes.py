@@ -1,7 +1,7 @@
 """The bodies of the long-running commands: the worker, and folder ingestion that waits for its jobs.
 
 Each owns its engine and embedder for the life of the command and closes them at the end; the
-command line (cli.py) only parses options and prints.
+command line (cli/) only parses options and prints.
 """
 
 from __future__ import annotations

@@ -29,12 +29,11 @@ from purpose_agent.settings.errors import SettingsError, describe_settings_error
 from purpose_agent.settings.loading import load_settings
 from purpose_agent.settings.model import Settings
 from purpose_agent.settings.providers import ProviderSettings
-from purpose_agent.settings.security import EXAMPLE_JWT_SECRET, JwtAlgorithm
+from purpose_agent.settings.security import JwtAlgorithm
 from purpose_agent.settings.server import AppEnv, LogLevel
 from purpose_agent.settings.variables import settings_variables
 
 __all__ = [
-    "EXAMPLE_JWT_SECRET",
     "AppEnv",
     "JwtAlgorithm",
     "LogLevel",

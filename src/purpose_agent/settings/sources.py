@@ -14,6 +14,7 @@ it and hand it to the settings they read later (each LLM provider's), so one fet
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Sequence
 from typing import Any
 
@@ -61,6 +62,7 @@ class EnvironmentSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # file_secret_settings (pydantic's secrets_dir) is left out: secret files are SECRETS_PROVIDER=file.
         assert isinstance(init_settings, InitSettingsSource)
         assert isinstance(env_settings, EnvSettingsSource)
         assert isinstance(dotenv_settings, EnvSettingsSource)
@@ -89,9 +91,9 @@ class _BySetting(PydanticBaseSettingsSource):
         # Unused: __call__ reads every setting through `_value`.
         return None, field_name, False
 
+    @abstractmethod
     def _value(self, variable: Variable) -> Any:
         """The setting's value in this source, or _ABSENT."""
-        raise NotImplementedError
 
     def __call__(self) -> dict[str, Any]:
         values: dict[str, Any] = {}
