@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from purpose_agent.kinds import KNOWN_PROVIDERS
 from purpose_agent.settings import AppEnv, LogLevel, Settings, SettingsError, load_settings
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
 
 @pytest.fixture(autouse=True)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from purpose_agent.kinds import KNOWN_PROVIDERS
 from purpose_agent.settings import Settings, settings_variables
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 from tests.secrets.local_server import FakeSecretsManager, FakeVault
 
 JWT_SECRET = "jwt-secret-from-the-provider-0123456789abcdef"

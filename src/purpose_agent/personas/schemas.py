@@ -17,10 +17,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from purpose_agent.kinds import KNOWN_PROVIDERS
 from purpose_agent.kit.text import clean_line, clean_multiline
 from purpose_agent.knowledge.models import CATEGORY_PATTERN
 from purpose_agent.personas.models import PERSONA_ID_PATTERN
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
 
 def _known_provider(name: str) -> str:

@@ -20,11 +20,11 @@ from pathlib import Path
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
-from purpose_agent.kinds import KNOWN_PROVIDERS
 from purpose_agent.settings.llm import LlmSettings
 from purpose_agent.settings.model import Settings
 from purpose_agent.settings.providers import DEFAULT_MODELS, ProviderSettings
 from purpose_agent.settings.variables import Variable, settings_group, settings_variables
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
 HEADER = """\
 # Purpose-Agent settings. Copy to `.env` (never committed) or set them in the environment;

@@ -7,8 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
-from purpose_agent.kinds import EMBEDDER_KINDS
 from purpose_agent.settings.fields import group_config
+from purpose_agent.vocabulary import EMBEDDER_KINDS
 
 
 class KnowledgeSettings(BaseModel):

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
 
-from purpose_agent.kinds import KNOWN_PROVIDERS
 from purpose_agent.settings.fields import group_config, listed
 from purpose_agent.settings.providers import ProviderSettings
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
 # US dollars per million prompt and completion tokens, for the usage records' cost estimate.
 DEFAULT_PRICES = {

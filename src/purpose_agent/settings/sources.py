@@ -28,9 +28,9 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as SourceError
 
-from purpose_agent.kinds import KNOWN_PROVIDERS
 from purpose_agent.secrets import SecretCache, SecretsConfig, open_secret_cache
 from purpose_agent.settings.variables import Variable, settings_variables
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
 SECRET_CACHE_KEY = "__secret_cache__"
 # The settings that are secrets: with SECRETS_PROVIDER set, read from it unless the environment sets

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from purpose_agent.kinds import EMBEDDER_KINDS
 from purpose_agent.knowledge.embeddings.base import Embedder
+from purpose_agent.vocabulary import EMBEDDER_KINDS
 
 # The model each vendor kind uses when none is named, and its vector length.
 _DEFAULT_MODELS = {
