@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install run test lint format typecheck pytest db-start db-stop db-status clean
+.PHONY: help install run test lint format typecheck pytest env-example db-start db-stop db-status clean
 
 help:
 	@echo "make run   - install, start the embedded database, migrate, serve the API (Ctrl-C stops)"
@@ -36,6 +36,10 @@ typecheck: install
 
 pytest: install
 	@bash scripts/with-test-services.sh $(BIN)/pytest
+
+# .env.example is written from the settings' docstrings; a test fails when the two differ.
+env-example: install
+	$(BIN)/python -m purpose_agent.settings.example .env.example
 
 db-start: install
 	$(BIN)/purpose-agent db start

@@ -5,4 +5,5 @@ BIN=${BIN:-.venv/bin}
 echo "== ruff check";   "$BIN/ruff" check .
 echo "== ruff format";  "$BIN/ruff" format --check .
 echo "== mypy";         "$BIN/mypy"
+echo "== import layers"; "$BIN/lint-imports" --no-cache
 echo "== pytest";       "$BIN/pytest" --cov --cov-report=term "$@"

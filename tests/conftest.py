@@ -44,7 +44,7 @@ RUN_ID = uuid.uuid4().hex
 
 
 def _as_sqlalchemy_url(url: str) -> str:
-    return Settings(database_url=url, _env_file=None).sqlalchemy_url()
+    return Settings(database_url=url, _env_file=None).database.sqlalchemy_url()
 
 
 @pytest.fixture(scope="session")

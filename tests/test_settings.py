@@ -6,8 +6,10 @@ import os
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
-from purpose_agent.settings import AppEnv, LogLevel, SettingsError, load_settings
+from purpose_agent.settings import AppEnv, LogLevel, Settings, SettingsError, load_settings
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
 
 @pytest.fixture(autouse=True)
@@ -41,11 +43,11 @@ def empty_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_defaults_need_no_configuration() -> None:
     settings = load_settings()
-    assert settings.host == "127.0.0.1"
-    assert settings.port == 8000
-    assert settings.app_env is AppEnv.development
-    assert settings.uses_embedded_db
-    assert settings.sqlalchemy_url() == "postgresql+psycopg://postgres@127.0.0.1:5433/purpose_agent"
+    assert settings.server.host == "127.0.0.1"
+    assert settings.server.port == 8000
+    assert settings.server.app_env is AppEnv.development
+    assert settings.database.uses_embedded
+    assert settings.database.sqlalchemy_url() == "postgresql+psycopg://postgres@127.0.0.1:5433/purpose_agent"
 
 
 def test_environment_overrides_and_normalises(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,18 +57,41 @@ def test_environment_overrides_and_normalises(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("JWT_SECRET", "a-production-secret-of-more-than-32-bytes")
     monkeypatch.setenv("DATABASE_URL", "postgres://app:pw@db:5432/agents")
     settings = load_settings()
-    assert settings.port == 9001
-    assert settings.log_level is LogLevel.debug
-    assert settings.app_env is AppEnv.production
-    assert not settings.uses_embedded_db
-    assert settings.sqlalchemy_url() == "postgresql+psycopg://app:pw@db:5432/agents"
+    assert settings.server.port == 9001
+    assert settings.observability.log_level is LogLevel.debug
+    assert settings.server.app_env is AppEnv.production
+    assert not settings.database.uses_embedded
+    assert settings.database.sqlalchemy_url() == "postgresql+psycopg://app:pw@db:5432/agents"
 
 
 def test_dotenv_file_is_read(empty_workdir: Path) -> None:
     (empty_workdir / ".env").write_text("PORT=8123\nREDIS_URL=redis://127.0.0.1:6380/1\n")
     settings = load_settings()
-    assert settings.port == 8123
-    assert settings.redis_url == "redis://127.0.0.1:6380/1"
+    assert settings.server.port == 8123
+    assert settings.redis.url == "redis://127.0.0.1:6380/1"
+
+
+def test_constructor_values_are_named_by_their_variables_and_win(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PORT", "9001")
+    monkeypatch.setenv("DATABASE_POOL_SIZE", "7")
+    settings = Settings(_env_file=None, port=9100, DATABASE_URL="postgresql://app:pw@db:5432/agents")
+    assert settings.server.port == 9100
+    assert settings.database.url == "postgresql://app:pw@db:5432/agents"
+    assert settings.database.pool_size == 7
+
+
+def test_a_changed_copy_is_validated_and_reads_nothing_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    settings = load_settings()
+    monkeypatch.setenv("PORT", "9001")
+    changed = settings.changed(redis_url="redis://127.0.0.1:6380/1", DATABASE_POOL_SIZE=3)
+    assert changed.redis.url == "redis://127.0.0.1:6380/1"
+    assert changed.database.pool_size == 3
+    assert changed.server.port == 8000
+    assert settings.redis.url == ""
+    with pytest.raises(ValidationError, match="REDIS_URL"):
+        settings.changed(redis_url="http://127.0.0.1:6379")
+    with pytest.raises(ValueError, match="no setting is named REDIS"):
+        settings.changed(redis="redis://127.0.0.1:6379")
 
 
 @pytest.mark.parametrize(
@@ -98,8 +123,15 @@ def test_a_refused_credential_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> 
     assert "s3cret-pass" not in str(caught.value)
 
 
+def test_env_example_is_the_one_written_from_the_settings() -> None:
+    from purpose_agent.settings.example import render_example
+
+    committed = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
+    assert committed == render_example(), "run `make env-example` and commit .env.example"
+
+
 def test_env_example_documents_every_setting() -> None:
-    from purpose_agent.settings import KNOWN_PROVIDERS, ProviderSettings, Settings
+    from purpose_agent.settings import ProviderSettings, settings_variables
 
     example = (Path(__file__).resolve().parents[1] / ".env.example").read_text()
     documented = {
@@ -107,7 +139,7 @@ def test_env_example_documents_every_setting() -> None:
     }
     prefixes = tuple(f"{name.upper()}_" for name in KNOWN_PROVIDERS)
     per_provider = {name for name in documented if name.startswith(prefixes)}
-    assert documented - per_provider == {name.upper() for name in Settings.model_fields}
+    assert documented - per_provider == {variable.name for variable in settings_variables(Settings)}
     # Every provider variable documented is a real one.
     fields = {name.upper() for name in ProviderSettings.model_fields}
     assert all(name.split("_", 1)[1] in fields for name in per_provider)
@@ -170,4 +202,4 @@ def test_production_with_the_example_jwt_secret_refuses_to_start_and_says_why(
     with pytest.raises(SettingsError, match="DATABASE_URL uses a default password"):
         load_settings()
     monkeypatch.setenv("DATABASE_URL", "postgresql://app:s3cret-Enough@db:5432/agents")
-    assert load_settings().app_env is AppEnv.production
+    assert load_settings().server.app_env is AppEnv.production

@@ -54,7 +54,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
             settings, engine=engine, rate_limiter=rate_limiter, current=lambda: installed_context(app)
         ) as context:
             install_context(app, context)
-            log.info("started", env=settings.app_env.value)
+            log.info("started", env=settings.server.app_env.value)
             try:
                 async with context.mcp_sessions.run():
                     yield
@@ -86,11 +86,11 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     # Inside CORS and the security headers, so that a 429 carries them (browsers can read its
     # Retry-After); before routing and authentication, so that 401s and 404s count.
     app.add_middleware(RateLimitMiddleware, limiter=rate_limiter, policy=rate_limit_policy(settings))
-    if settings.cors_origins:
+    if settings.security.cors_origins:
         # Only whitelisted origins get CORS headers; any other origin gets none and the browser refuses.
         app.add_middleware(
             CORSMiddleware,
-            allow_origins=settings.cors_origins,
+            allow_origins=settings.security.cors_origins,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
             expose_headers=[
@@ -104,15 +104,15 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         )
     app.add_middleware(
         SecurityHeadersMiddleware,
-        hsts=settings.app_env is AppEnv.production,
-        https_redirect=settings.https_redirect,
+        hsts=settings.server.app_env is AppEnv.production,
+        https_redirect=settings.security.https_redirect,
     )
     # Added last = outermost: the request context wraps every other middleware.
     app.add_middleware(
         BodyLimitMiddleware,
-        max_bytes=settings.max_body_bytes,
+        max_bytes=settings.server.max_body_bytes,
         # An upload may carry the largest document plus its multipart framing and form fields.
-        per_path={UPLOAD_PATH: settings.upload_max_bytes + MULTIPART_ALLOWANCE},
+        per_path={UPLOAD_PATH: settings.knowledge.upload_max_bytes + MULTIPART_ALLOWANCE},
     )
     app.add_middleware(RequestContextMiddleware)
     return app

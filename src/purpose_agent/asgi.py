@@ -21,9 +21,9 @@ def app_from_environment() -> FastAPI:
     """The API configured by this process's environment, with its logging set up."""
     settings = load_settings()
     configure_logging(
-        level=settings.log_level.value,
-        service=settings.service_name,
+        level=settings.observability.log_level.value,
+        service=settings.server.service_name,
         version=__version__,
-        redactor=Redactor(redact_ip_addresses=settings.log_redact_ip_addresses),
+        redactor=Redactor(redact_ip_addresses=settings.observability.log_redact_ip_addresses),
     )
     return create_app(settings)

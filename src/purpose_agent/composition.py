@@ -72,11 +72,11 @@ def provider_configs(settings: Settings) -> list[ProviderConfig]:
 
 def breaker_policy(settings: Settings) -> BreakerPolicy:
     return BreakerPolicy(
-        failure_threshold=settings.llm_breaker_failure_threshold,
-        failure_rate=settings.llm_breaker_failure_rate,
-        minimum_calls=settings.llm_breaker_minimum_calls,
-        window_seconds=settings.llm_breaker_window_seconds,
-        cooldown_seconds=settings.llm_breaker_cooldown_seconds,
+        failure_threshold=settings.llm.breaker_failure_threshold,
+        failure_rate=settings.llm.breaker_failure_rate,
+        minimum_calls=settings.llm.breaker_minimum_calls,
+        window_seconds=settings.llm.breaker_window_seconds,
+        cooldown_seconds=settings.llm.breaker_cooldown_seconds,
     )
 
 
@@ -94,8 +94,8 @@ def build_router(
         FallbackBreakers(
             RedisBreakers(redis, policy),
             MemoryBreakers(policy),
-            timeout=settings.redis_timeout_seconds,
-            retry_after=settings.rate_limit_redis_retry_seconds,
+            timeout=settings.redis.timeout_seconds,
+            retry_after=settings.rate_limits.redis_retry_seconds,
         )
         if redis is not None
         else MemoryBreakers(policy)
@@ -105,17 +105,19 @@ def build_router(
         built,
         breakers,
         RouterPolicy(
-            deadline_seconds=settings.llm_deadline_seconds,
-            backoff=BackoffPolicy(settings.llm_retry_base_seconds, settings.llm_retry_cap_seconds),
-            heartbeat_seconds=settings.llm_heartbeat_seconds,
+            deadline_seconds=settings.llm.deadline_seconds,
+            backoff=BackoffPolicy(settings.llm.retry_base_seconds, settings.llm.retry_cap_seconds),
+            heartbeat_seconds=settings.llm.heartbeat_seconds,
         ),
-        prices=PriceTable({model: Price(*price) for model, price in settings.prices().items()}),
+        prices=PriceTable(
+            {model: Price(*price) for model, price in settings.llm.prices_with_defaults().items()}
+        ),
         recorder=recorder,
         retries={config.name: config.max_retries for config in configs},
     )
     for name in router.unconfigured():
         log.warning("llm_provider_skipped", provider=name, reason="no credentials or model configured")
-    log.info("llm_chain", chain=router.default_chain, extractive=settings.llm_extractive_fallback)
+    log.info("llm_chain", chain=router.default_chain, extractive=settings.llm.extractive_fallback)
     return router, recorder
 
 
@@ -129,19 +131,23 @@ WORKER_EMBEDDER_THREADS = 2
 def embedder_from(settings: Settings, *, threads: int = WORKER_EMBEDDER_THREADS) -> Embedder:
     """The configured embedder; the local model loads on its first use, not here."""
     return build_embedder(
-        settings.embedder,
-        model=settings.embedder_model,
-        base_url=settings.embedder_base_url,
-        api_key=settings.embedder_api_key.get_secret_value() if settings.embedder_api_key else None,
-        dimension=settings.embedder_dimension,
-        max_tokens=settings.embedder_max_tokens,
+        settings.knowledge.embedder,
+        model=settings.knowledge.embedder_model,
+        base_url=settings.knowledge.embedder_base_url,
+        api_key=settings.knowledge.embedder_api_key.get_secret_value()
+        if settings.knowledge.embedder_api_key
+        else None,
+        dimension=settings.knowledge.embedder_dimension,
+        max_tokens=settings.knowledge.embedder_max_tokens,
         threads=threads,
     )
 
 
 def chunking_policy(settings: Settings, embedder: Embedder) -> ChunkingPolicy:
     """Chunks sized for this embedder's token limit."""
-    return ChunkingPolicy(max_tokens=embedder.max_tokens, overlap_tokens=settings.chunk_overlap_tokens)
+    return ChunkingPolicy(
+        max_tokens=embedder.max_tokens, overlap_tokens=settings.knowledge.chunk_overlap_tokens
+    )
 
 
 def worker_app(
@@ -158,58 +164,64 @@ def worker_app(
             embedder,
             chunking_policy(settings, embedder),
             IngestionJobPolicy(
-                attempts=settings.ingest_attempts,
-                timeout_seconds=settings.ingest_timeout_seconds,
-                retry_backoff_seconds=settings.ingest_retry_backoff_seconds,
+                attempts=settings.jobs.ingest_attempts,
+                timeout_seconds=settings.jobs.ingest_timeout_seconds,
+                retry_backoff_seconds=settings.jobs.ingest_retry_backoff_seconds,
             ),
             # As many parses at once as jobs; a job past them (a parse that outlived its timeout
             # still holds its thread) fails its attempt and is retried.
             BoundedExecutor(
-                "parse", workers=settings.worker_concurrency, max_queued=settings.worker_concurrency
+                "parse", workers=settings.jobs.worker_concurrency, max_queued=settings.jobs.worker_concurrency
             ),
         )
     ]
     if maintenance:
         blueprints += [
             maintenance_blueprint(
-                stalled_after_seconds=settings.worker_stalled_after_seconds,
-                check_every_seconds=settings.worker_stalled_check_seconds,
+                stalled_after_seconds=settings.jobs.worker_stalled_after_seconds,
+                check_every_seconds=settings.jobs.worker_stalled_check_seconds,
             ),
-            session_cleanup_blueprint(sessionmaker, system_clock, settings.session_cleanup_batch),
-            audit_retention_blueprint(sessionmaker, system_clock, settings.audit_retention_days),
+            session_cleanup_blueprint(sessionmaker, system_clock, settings.chat.session_cleanup_batch),
+            audit_retention_blueprint(sessionmaker, system_clock, settings.security.audit_retention_days),
         ]
-    return job_app(settings.sqlalchemy_url(), blueprints)
+    return job_app(settings.database.sqlalchemy_url(), blueprints)
 
 
 def token_service(settings: Settings) -> TokenService:
     """Tokens under the configured algorithm; in development, HS256 with a generated secret if none."""
-    algorithm = settings.jwt_algorithm.value
-    if settings.jwt_algorithm is JwtAlgorithm.hs256:
+    algorithm = settings.security.jwt_algorithm.value
+    if settings.security.jwt_algorithm is JwtAlgorithm.hs256:
         secret = (
-            settings.jwt_secret.get_secret_value() if settings.jwt_secret else _development_secret(settings)
+            settings.security.jwt_secret.get_secret_value()
+            if settings.security.jwt_secret
+            else _development_secret(settings)
         )
         signing: str | None = secret
         verifying: str | None = secret
     else:
-        signing = settings.jwt_private_key.get_secret_value() if settings.jwt_private_key else None
-        verifying = settings.jwt_public_key
+        signing = (
+            settings.security.jwt_private_key.get_secret_value()
+            if settings.security.jwt_private_key
+            else None
+        )
+        verifying = settings.security.jwt_public_key
     return TokenService(
         TokenPolicy(
             algorithm=algorithm,
-            issuer=settings.jwt_issuer,
-            audience=settings.jwt_audience,
-            ttl_seconds=settings.jwt_ttl_seconds,
-            leeway_seconds=settings.jwt_leeway_seconds,
+            issuer=settings.security.jwt_issuer,
+            audience=settings.security.jwt_audience,
+            ttl_seconds=settings.security.jwt_ttl_seconds,
+            leeway_seconds=settings.security.jwt_leeway_seconds,
             signing_key=signing,
             verifying_key=verifying,
-            jwks_url=settings.jwt_jwks_url,
+            jwks_url=settings.security.jwt_jwks_url,
         )
     )
 
 
 def _development_secret(settings: Settings) -> str:
     """A random secret made on first use and kept in DATA_DIR/secrets (never in git)."""
-    path = settings.data_dir / "secrets" / "jwt-secret"
+    path = settings.database.data_dir / "secrets" / "jwt-secret"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         path.write_text(secrets.token_urlsafe(48))
@@ -219,7 +231,9 @@ def _development_secret(settings: Settings) -> str:
 
 
 def login_throttle(settings: Settings, redis: Redis | None) -> LoginThrottle:
-    return LoginThrottle(redis, settings.login_failures_per_username, settings.login_failures_per_address)
+    return LoginThrottle(
+        redis, settings.security.login_failures_per_username, settings.security.login_failures_per_address
+    )
 
 
 def change_handlers(
@@ -251,14 +265,14 @@ def change_handlers(
 def redis_client(settings: Settings) -> Redis | None:
     """The app's Redis (None without REDIS_URL): a bounded pool that waits for a free connection, and
     timeouts on every call, so a Redis that is full, down or hanging costs a bounded wait, never a hang."""
-    if not settings.redis_url:
+    if not settings.redis.url:
         return None
     pool = BlockingConnectionPool.from_url(
-        settings.redis_url,
-        max_connections=settings.redis_max_connections,
-        timeout=settings.redis_timeout_seconds,
-        socket_timeout=settings.redis_timeout_seconds,
-        socket_connect_timeout=settings.redis_timeout_seconds,
+        settings.redis.url,
+        max_connections=settings.redis.max_connections,
+        timeout=settings.redis.timeout_seconds,
+        socket_timeout=settings.redis.timeout_seconds,
+        socket_connect_timeout=settings.redis.timeout_seconds,
     )
     return Redis(connection_pool=pool)
 
@@ -266,25 +280,27 @@ def redis_client(settings: Settings) -> Redis | None:
 def rate_limiter_from(settings: Settings) -> RateLimiter:
     """The limiter on RATE_LIMIT_REDIS_URL, else REDIS_URL, else in memory; it connects on first use."""
     return RateLimiter(
-        redis_url=settings.rate_limit_redis_url or settings.redis_url,
-        key_prefix=settings.rate_limit_key_prefix,
-        on_redis_failure=settings.rate_limit_on_redis_failure,
-        redis_timeout=settings.rate_limit_redis_timeout_seconds,
-        retry_redis_after=settings.rate_limit_redis_retry_seconds,
+        redis_url=settings.rate_limits.redis_url or settings.redis.url,
+        key_prefix=settings.rate_limits.key_prefix,
+        on_redis_failure=settings.rate_limits.on_redis_failure,
+        redis_timeout=settings.rate_limits.redis_timeout_seconds,
+        retry_redis_after=settings.rate_limits.redis_retry_seconds,
     )
 
 
 def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
     """The per-request limits; with RATE_LIMIT_ENABLED=false none, but client addresses are still resolved."""
-    clients = ClientAddressResolver(parse_networks(settings.trusted_proxies), settings.proxy_client_header)
-    if not settings.rate_limit_enabled:
+    clients = ClientAddressResolver(
+        parse_networks(settings.rate_limits.trusted_proxies), settings.rate_limits.proxy_client_header
+    )
+    if not settings.rate_limits.enabled:
         return RateLimitPolicy(per_ip=(), per_principal=(), clients=clients)
     return RateLimitPolicy(
-        per_ip=parse_limits(settings.rate_limit_per_ip),
-        per_principal=parse_limits(settings.rate_limit_per_principal),
+        per_ip=parse_limits(settings.rate_limits.per_ip),
+        per_principal=parse_limits(settings.rate_limits.per_principal),
         per_route={
-            RouteClass.chat: parse_limits(settings.rate_limit_chat),
-            RouteClass.mcp: parse_limits(settings.rate_limit_mcp),
+            RouteClass.chat: parse_limits(settings.rate_limits.chat),
+            RouteClass.mcp: parse_limits(settings.rate_limits.mcp),
         },
         clients=clients,
     )

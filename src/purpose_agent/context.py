@@ -116,10 +116,10 @@ async def open_context(
     swap); by default the context built here."""
     owned_engine = engine is None
     db_engine = engine or create_engine(
-        settings.sqlalchemy_url(),
-        pool_size=settings.database_pool_size,
-        connect_timeout=settings.database_connect_timeout_seconds,
-        pool_timeout=settings.database_pool_timeout_seconds,
+        settings.database.sqlalchemy_url(),
+        pool_size=settings.database.pool_size,
+        connect_timeout=settings.database.connect_timeout_seconds,
+        pool_timeout=settings.database.pool_timeout_seconds,
     )
     redis = redis_client(settings)
     if redis is None:
@@ -131,12 +131,12 @@ async def open_context(
     tokens = token_service(settings)
     key_uses = KeyUseRecorder(sessionmaker)
     key_uses.start()
-    authenticator = Authenticator(tokens, key_uses, settings.auth_cache_seconds)
-    profiles = ProfileCache(settings.persona_cache_seconds)
+    authenticator = Authenticator(tokens, key_uses, settings.security.auth_cache_seconds)
+    profiles = ProfileCache(settings.chat.persona_cache_seconds)
     changes = ChangeListener(
-        settings.sqlalchemy_url(),
+        settings.database.sqlalchemy_url(),
         *change_handlers(authenticator, profiles),
-        connect_timeout=settings.database_connect_timeout_seconds,
+        connect_timeout=settings.database.connect_timeout_seconds,
     )
     changes.start()
     rate_limiter = rate_limiter or rate_limiter_from(settings)
@@ -160,22 +160,26 @@ async def open_context(
         chat=ChatDeps(
             router=router,
             embedder=embedder,
-            session_lifetime=timedelta(hours=settings.session_ttl_hours),
-            history_budget=settings.history_token_budget,
+            session_lifetime=timedelta(hours=settings.chat.session_ttl_hours),
+            history_budget=settings.chat.history_token_budget,
             profiles=profiles,
-            extractive_fallback=settings.llm_extractive_fallback,
+            extractive_fallback=settings.llm.extractive_fallback,
         ),
         conversations=PersonaConversations(),
         inspection=inspection,
-        upload_max_bytes=settings.upload_max_bytes,
+        upload_max_bytes=settings.knowledge.upload_max_bytes,
         readiness=ReadinessService(
-            db_engine, redis, settings.readiness_timeout_seconds, router, rate_limiter=rate_limiter
+            db_engine,
+            redis,
+            settings.observability.readiness_timeout_seconds,
+            router,
+            rate_limiter=rate_limiter,
         ),
         mcp_server=mcp_server,
         mcp_sessions=http_session_manager(
             mcp_server,
-            transport_security(settings.mcp_hosts, settings.mcp_origins),
-            max_body_bytes=settings.max_body_bytes,
+            transport_security(settings.mcp.hosts, settings.mcp.origins),
+            max_body_bytes=settings.server.max_body_bytes,
         ),
     )
     try:

@@ -1,7 +1,7 @@
 """The bodies of the long-running commands: the worker, and folder ingestion that waits for its jobs.
 
-Each opens the application context for the life of the command and closes them at the end; the
-command line (cli.py) only parses options and prints.
+Each opens the application context for the life of the command and closes it at the end; the
+command line (cli/) only parses options and prints.
 """
 
 from __future__ import annotations
@@ -50,9 +50,9 @@ async def worker_process(settings: Settings) -> None:
     async with _resources(settings) as (sessionmaker, embedder):
         await run_worker(
             worker_app(settings, sessionmaker, embedder),
-            concurrency=settings.worker_concurrency,
-            heartbeat_seconds=settings.worker_heartbeat_seconds,
-            stalled_after_seconds=settings.worker_stalled_after_seconds,
+            concurrency=settings.jobs.worker_concurrency,
+            heartbeat_seconds=settings.jobs.worker_heartbeat_seconds,
+            stalled_after_seconds=settings.jobs.worker_stalled_after_seconds,
         )
 
 
@@ -67,7 +67,7 @@ async def ingest_process(
     """Register the folder's files; with `wait`, run their jobs here (beside any worker) until all end."""
     async with _resources(settings) as (sessionmaker, embedder):
         report = await ingest_folder(
-            sessionmaker, root, max_bytes=settings.upload_max_bytes, prune=prune, on_file=on_file
+            sessionmaker, root, max_bytes=settings.knowledge.upload_max_bytes, prune=prune, on_file=on_file
         )
         if not wait or not report.job_ids:
             return report, []
@@ -76,8 +76,8 @@ async def ingest_process(
             await run_worker(
                 app,
                 concurrency=1,
-                heartbeat_seconds=settings.worker_heartbeat_seconds,
-                stalled_after_seconds=settings.worker_stalled_after_seconds,
+                heartbeat_seconds=settings.jobs.worker_heartbeat_seconds,
+                stalled_after_seconds=settings.jobs.worker_stalled_after_seconds,
                 wait=False,
                 queues=[INGESTION_QUEUE],
             )

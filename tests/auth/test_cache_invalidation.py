@@ -64,14 +64,12 @@ async def committed(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIter
 def server(
     settings: Settings, openai_fake: FakeUpstream, committed: tuple[str, str, str]
 ) -> Iterator[LiveServer]:
-    served = settings.model_copy(
-        update={
-            "auth_cache_seconds": CACHE_SECONDS,
-            "persona_cache_seconds": CACHE_SECONDS,
-            "rate_limit_enabled": False,
-            "llm_chain": "openai",
-            "llm_providers": {"openai": fake_provider(f"{openai_fake.base_url}/v1", "gpt-4o")},
-        }
+    served = settings.changed(
+        auth_cache_seconds=CACHE_SECONDS,
+        persona_cache_seconds=CACHE_SECONDS,
+        rate_limit_enabled=False,
+        llm_chain="openai",
+        llm_providers={"openai": fake_provider(f"{openai_fake.base_url}/v1", "gpt-4o")},
     )
     live = LiveServer(served).start()
     try:

@@ -87,8 +87,8 @@ def forged(settings: Settings, **changes: Any) -> str:
     claims = {
         "sub": "someone",
         "role": "admin",
-        "iss": settings.jwt_issuer,
-        "aud": settings.jwt_audience,
+        "iss": settings.security.jwt_issuer,
+        "aud": settings.security.jwt_audience,
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(minutes=5),
@@ -118,7 +118,12 @@ async def test_bad_tokens_are_all_the_same_invalid_401(app: FastAPI, settings: S
     secret = context(app).tokens.policy.signing_key
     now = datetime.now(UTC)
     far = int((now + timedelta(minutes=5)).timestamp())
-    unsigned_claims = {"sub": "x", "role": "admin", "iss": settings.jwt_issuer, "aud": settings.jwt_audience}
+    unsigned_claims = {
+        "sub": "x",
+        "role": "admin",
+        "iss": settings.security.jwt_issuer,
+        "aud": settings.security.jwt_audience,
+    }
     header = base64url_encode(b'{"alg":"none","typ":"JWT"}')
     body = base64url_encode(json.dumps(unsigned_claims | {"iat": 0, "nbf": 0, "exp": far}).encode())
     unsigned = (header + b"." + body + b".").decode()

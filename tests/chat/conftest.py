@@ -46,17 +46,15 @@ def fake_provider(base_url: str, model: str) -> ProviderSettings:
 @pytest.fixture
 def settings(settings: Settings, openai_fake: FakeUpstream, anthropic_fake: FakeUpstream) -> Settings:
     """The test deployment with OpenAI then Anthropic; breakers in memory, so each test starts closed."""
-    return settings.model_copy(
-        update={
-            "redis_url": "",
-            "llm_chain": "openai,anthropic",
-            "llm_providers": {
-                "openai": fake_provider(f"{openai_fake.base_url}/v1", "gpt-4o"),
-                "anthropic": fake_provider(anthropic_fake.base_url, "claude-test"),
-            },
-            "llm_retry_base_seconds": 0.01,
-            "llm_heartbeat_seconds": 0.05,
-        }
+    return settings.changed(
+        redis_url="",
+        llm_chain="openai,anthropic",
+        llm_providers={
+            "openai": fake_provider(f"{openai_fake.base_url}/v1", "gpt-4o"),
+            "anthropic": fake_provider(anthropic_fake.base_url, "claude-test"),
+        },
+        llm_retry_base_seconds=0.01,
+        llm_heartbeat_seconds=0.05,
     )
 
 
@@ -111,7 +109,7 @@ def app_with(
 
     @asynccontextmanager
     async def build(**changes: Any) -> AsyncIterator[AsyncClient]:
-        application = create_app(settings.model_copy(update=changes), engine=engine)
+        application = create_app(settings.changed(**changes), engine=engine)
         async with LifespanManager(application):
             swap_context(application, sessionmaker=test_sessionmaker)
             async with api_client(application, user_key) as client:

@@ -173,7 +173,7 @@ async def test_a_full_local_model_queue_is_a_503_problem_with_retry_after(
         "llm_providers": {"local": ProviderSettings(_env_file=None, max_queued=0)},
         "llm_extractive_fallback": False,
     }
-    application = create_app(settings.model_copy(update=changes), engine=engine)
+    application = create_app(settings.changed(**changes), engine=engine)
     async with LifespanManager(application):
         swap_context(application, sessionmaker=test_sessionmaker)
         local = context(application).router.providers["local"]

@@ -110,9 +110,7 @@ async def committed(engine: AsyncEngine) -> AsyncIterator[tuple[str, uuid.UUID]]
 def deployment(
     settings: Settings, engine: AsyncEngine, committed: tuple[str, uuid.UUID]
 ) -> Iterator[Deployment]:
-    served = settings.model_copy(
-        update={"database_pool_size": POOL_SIZE, "rate_limit_enabled": False, "llm_chain": "openai"}
-    )
+    served = settings.changed(database_pool_size=POOL_SIZE, rate_limit_enabled=False, llm_chain="openai")
     server = LiveServer(served).start()
     try:
         yield Deployment(server, committed[0], committed[1], async_sessionmaker(engine))
@@ -220,13 +218,11 @@ async def test_rag_answers_and_streams_with_one_key_overlap_and_every_exchange_i
 async def test_a_full_pool_is_a_503_problem_with_retry_after(
     settings: Settings, engine: AsyncEngine, committed: tuple[str, uuid.UUID]
 ) -> None:
-    served = settings.model_copy(
-        update={
-            "database_pool_size": 1,
-            "database_pool_timeout_seconds": 0.5,
-            "rate_limit_enabled": False,
-            "auth_cache_seconds": 0,
-        }
+    served = settings.changed(
+        database_pool_size=1,
+        database_pool_timeout_seconds=0.5,
+        rate_limit_enabled=False,
+        auth_cache_seconds=0,
     )
     server = LiveServer(served).start()
     deployment = Deployment(server, committed[0], committed[1], async_sessionmaker(engine))
@@ -287,13 +283,11 @@ async def test_a_client_that_leaves_mid_stream_stops_the_model_call_and_nothing_
 async def test_a_client_that_gives_up_on_a_whole_answer_frees_the_local_model(
     settings: Settings, committed: tuple[str, uuid.UUID]
 ) -> None:
-    served = settings.model_copy(
-        update={
-            "rate_limit_enabled": False,
-            "llm_chain": "local",
-            "llm_providers": {"local": ProviderSettings(_env_file=None, max_queued=0)},
-            "llm_extractive_fallback": False,
-        }
+    served = settings.changed(
+        rate_limit_enabled=False,
+        llm_chain="local",
+        llm_providers={"local": ProviderSettings(_env_file=None, max_queued=0)},
+        llm_extractive_fallback=False,
     )
     server = LiveServer(served).start()
     long = {

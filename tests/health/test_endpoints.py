@@ -40,9 +40,7 @@ async def test_ready_when_database_and_redis_answer(client: AsyncClient) -> None
 
 @pytest.fixture
 async def client_without_database(settings: Settings) -> AsyncIterator[AsyncClient]:
-    broken = settings.model_copy(
-        update={"database_url": f"postgresql://postgres@127.0.0.1:{free_port()}/nothing"}
-    )
+    broken = settings.changed(database_url=f"postgresql://postgres@127.0.0.1:{free_port()}/nothing")
     async for client in client_for(broken):
         yield client
 
@@ -63,7 +61,7 @@ async def test_not_ready_names_the_database_when_it_is_down(client_without_datab
 
 @pytest.fixture
 async def client_without_redis(settings: Settings) -> AsyncIterator[AsyncClient]:
-    broken = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    broken = settings.changed(redis_url=f"redis://127.0.0.1:{free_port()}/0")
     async for client in client_for(broken):
         yield client
 
@@ -82,7 +80,7 @@ async def test_redis_down_is_degraded_not_unready(client_without_redis: AsyncCli
 
 @pytest.fixture
 async def client_with_no_redis_configured(settings: Settings) -> AsyncIterator[AsyncClient]:
-    async for client in client_for(settings.model_copy(update={"redis_url": ""})):
+    async for client in client_for(settings.changed(redis_url="")):
         yield client
 
 

@@ -35,7 +35,7 @@ def start(
 
     @asynccontextmanager
     async def running(**updates: Any) -> AsyncIterator[FastAPI]:
-        configured = settings.model_copy(update={"rate_limit_key_prefix": redis_prefix, **updates})
+        configured = settings.changed(rate_limit_key_prefix=redis_prefix, **updates)
         app = create_app(configured, engine=engine)
         async with LifespanManager(app):
             swap_context(app, sessionmaker=test_sessionmaker)

@@ -22,9 +22,7 @@ EXPECTED = {
 
 @pytest.fixture
 async def cors_client(settings: Settings, logs: LogCapture) -> AsyncIterator[AsyncClient]:
-    changed = settings.model_copy(
-        update={"cors_allowed_origins": "https://app.example.com", "app_env": AppEnv.production}
-    )
+    changed = settings.changed(cors_allowed_origins="https://app.example.com", app_env=AppEnv.production)
     application = create_app(changed)
     async with LifespanManager(application), api_client(application) as client:
         yield client

@@ -148,7 +148,7 @@ async def small_limit_client(
 ) -> AsyncIterator[AsyncClient]:
     from asgi_lifespan import LifespanManager
 
-    application: FastAPI = create_app(settings.model_copy(update={"upload_max_bytes": 4096}))
+    application: FastAPI = create_app(settings.changed(upload_max_bytes=4096))
     async with LifespanManager(application):
         swap_context(application, sessionmaker=test_sessionmaker)
         async with api_client(application, admin_key) as client:

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.chat.models import ChatMessage, ChatSession
-from purpose_agent.settings import KNOWN_PROVIDERS
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
 
 def persona_body(persona_id: str = "support-bot", **fields: Any) -> dict[str, Any]:

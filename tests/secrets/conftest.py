@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from purpose_agent.settings import KNOWN_PROVIDERS, Settings
+from purpose_agent.settings import Settings, settings_variables
+from purpose_agent.vocabulary import KNOWN_PROVIDERS
 from tests.secrets.local_server import FakeSecretsManager, FakeVault
 
 JWT_SECRET = "jwt-secret-from-the-provider-0123456789abcdef"
@@ -23,7 +24,7 @@ def empty_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     workdir = tmp_path / "work"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
-    ours = {name.upper() for name in Settings.model_fields}
+    ours = {variable.name for variable in settings_variables(Settings)}
     prefixes = (
         "SECRETS_",
         "VAULT_",

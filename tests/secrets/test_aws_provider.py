@@ -27,8 +27,8 @@ def test_load_settings_reads_the_secret_once_signed_with_the_chain_credentials(
 ) -> None:
     settings = load_settings()
 
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == JWT_SECRET
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == JWT_SECRET
     openai = settings.provider_settings()["openai"]
     assert openai.api_key is not None
     assert openai.api_key.get_secret_value() == OPENAI_API_KEY
@@ -43,8 +43,8 @@ def test_an_environment_variable_wins_over_aws(
 ) -> None:
     monkeypatch.setenv("JWT_SECRET", "the-operator-override-of-32-bytes-or-more")
     settings = load_settings()
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == "the-operator-override-of-32-bytes-or-more"
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == "the-operator-override-of-32-bytes-or-more"
 
 
 def test_refused_credentials_are_one_line_without_a_secret(

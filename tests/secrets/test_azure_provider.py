@@ -58,8 +58,8 @@ def test_load_settings_reads_each_secret_with_a_token_from_the_chain(
 ) -> None:
     settings = load_settings()
 
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == JWT_SECRET
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == JWT_SECRET
     openai = settings.provider_settings()["openai"]
     assert openai.api_key is not None
     assert openai.api_key.get_secret_value() == OPENAI_API_KEY

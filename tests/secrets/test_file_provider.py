@@ -27,19 +27,19 @@ def test_files_named_like_the_variable_or_the_field_give_the_settings(secrets_di
 
     settings = load_settings()
 
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == JWT_SECRET
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == JWT_SECRET
     openai = settings.provider_settings()["openai"]
     assert openai.api_key is not None
     assert openai.api_key.get_secret_value() == OPENAI_API_KEY
-    assert settings.database_url == "postgresql://app:pw@db:5432/agents"
+    assert settings.database.url == "postgresql://app:pw@db:5432/agents"
 
 
 def test_only_one_trailing_newline_is_dropped(secrets_dir: Path) -> None:
     (secrets_dir / "JWT_SECRET").write_text("  spaces kept  \n\n")
     settings = load_settings()
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == "  spaces kept  \n"
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == "  spaces kept  \n"
 
 
 def test_an_environment_variable_still_wins(secrets_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -50,8 +50,8 @@ def test_an_environment_variable_still_wins(secrets_dir: Path, monkeypatch: pyte
 
     settings = load_settings()
 
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == "the-operator-override-of-32-bytes-or-more"
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == "the-operator-override-of-32-bytes-or-more"
     openai = settings.provider_settings()["openai"]
     assert openai.api_key is not None
     assert openai.api_key.get_secret_value() == "sk-operator-override"
@@ -61,7 +61,7 @@ def test_a_setting_that_is_not_a_secret_is_not_read_from_the_directory(secrets_d
     (secrets_dir / "PORT").write_text("9999")
     (secrets_dir / "openai_model").write_text("gpt-from-a-file")
     settings = load_settings()
-    assert settings.port == 8000
+    assert settings.server.port == 8000
     assert settings.provider_settings()["openai"].model == "gpt-4o"
 
 

@@ -35,16 +35,16 @@ def test_environment_then_provider_then_dotenv_then_default(
     settings = load_settings()
     providers = settings.provider_settings()
 
-    assert settings.redis_url == "redis://environment:6379/0"  # environment over provider
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == "jwt-secret-from-the-provider-files-0123456789"
+    assert settings.redis.url == "redis://environment:6379/0"  # environment over provider
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == "jwt-secret-from-the-provider-files-0123456789"
     assert providers["anthropic"].api_key is not None
     assert providers["anthropic"].api_key.get_secret_value() == "sk-ant-from-the-provider"
     # Not held by the provider: .env, then the default.
-    assert settings.database_url == "postgresql://app:from-dotenv@db:5432/agents"
+    assert settings.database.url == "postgresql://app:from-dotenv@db:5432/agents"
     assert providers["openai"].api_key is not None
     assert providers["openai"].api_key.get_secret_value() == "sk-openai-from-dotenv"
-    assert settings.embedder_api_key is None
+    assert settings.knowledge.embedder_api_key is None
 
 
 def test_the_default_env_provider_reads_no_files(
@@ -53,9 +53,9 @@ def test_the_default_env_provider_reads_no_files(
     monkeypatch.setenv("SECRETS_DIR", str(secrets_dir))
     (empty_workdir / ".env").write_text("JWT_SECRET=jwt-secret-from-dotenv-0123456789abcdef\n")
     settings = load_settings()
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == "jwt-secret-from-dotenv-0123456789abcdef"
-    assert settings.redis_url == ""
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == "jwt-secret-from-dotenv-0123456789abcdef"
+    assert settings.redis.url == ""
     assert settings.secret_cache is None
 
 
@@ -66,7 +66,7 @@ def test_a_production_start_accepts_the_secret_from_the_provider(
     monkeypatch.setenv("SECRETS_PROVIDER", "file")
     monkeypatch.setenv("SECRETS_DIR", str(secrets_dir))
     monkeypatch.setenv("APP_ENV", "production")
-    assert load_settings().app_env is AppEnv.production
+    assert load_settings().server.app_env is AppEnv.production
 
 
 @pytest.mark.parametrize(

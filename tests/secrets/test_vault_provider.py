@@ -26,8 +26,8 @@ def vault_env(vault: FakeVault, monkeypatch: pytest.MonkeyPatch) -> FakeVault:
 def test_load_settings_reads_the_secret_once_with_the_token(vault_env: FakeVault) -> None:
     settings = load_settings()
 
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == JWT_SECRET
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == JWT_SECRET
     openai = settings.provider_settings()["openai"]
     assert openai.api_key is not None
     assert openai.api_key.get_secret_value() == OPENAI_API_KEY
@@ -35,7 +35,8 @@ def test_load_settings_reads_the_secret_once_with_the_token(vault_env: FakeVault
     [request] = vault_env.requests
     assert (request.method, request.path) == ("GET", "/v1/secret/data/purpose-agent")
     assert request.headers["x-vault-token"] == VAULT_TOKEN
-    # The settings keep the cache: a component re-reading a secret within the TTL calls nothing.
+    # The settings keep the cache (the LLM providers read their keys through it): within the TTL it
+    # serves a secret again without a call.
     assert settings.secret_cache is not None
     assert settings.secret_cache.get(["JWT_SECRET"]) == {"JWT_SECRET": JWT_SECRET}
     assert len(vault_env.requests) == 1
@@ -55,8 +56,8 @@ def test_mount_path_and_a_token_file(
 
     settings = load_settings()
 
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == "jwt-from-kv-teams-agents-0123456789abcdef"
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == "jwt-from-kv-teams-agents-0123456789abcdef"
     assert [request.path for request in vault.requests] == ["/v1/kv/data/teams/agents"]
 
 
@@ -68,8 +69,8 @@ def test_an_environment_variable_wins_over_vault(
     openai = settings.provider_settings()["openai"]
     assert openai.api_key is not None
     assert openai.api_key.get_secret_value() == "sk-operator-override"
-    assert settings.jwt_secret is not None
-    assert settings.jwt_secret.get_secret_value() == JWT_SECRET
+    assert settings.security.jwt_secret is not None
+    assert settings.security.jwt_secret.get_secret_value() == JWT_SECRET
 
 
 def test_a_refused_token_is_one_line_without_a_secret(

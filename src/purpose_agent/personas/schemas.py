@@ -18,8 +18,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from purpose_agent.kit.text import clean_line, clean_multiline
-from purpose_agent.settings import KNOWN_PROVIDERS
-from purpose_agent.vocabulary import CATEGORY_PATTERN, PERSONA_ID_PATTERN
+from purpose_agent.vocabulary import CATEGORY_PATTERN, KNOWN_PROVIDERS, PERSONA_ID_PATTERN
 
 
 def _known_provider(name: str) -> str:

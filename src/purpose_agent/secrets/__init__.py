@@ -7,10 +7,10 @@
     aws.py       aws: one AWS Secrets Manager secret holding a JSON object (boto3)
     azure.py     azure: one Azure Key Vault secret per setting, JWT_SECRET as JWT-SECRET
     cache.py     SecretCache: one fetch per TTL, the last values through a short outage
-    source.py    the pydantic-settings source that `settings.py` places below the environment
     errors.py    SecretsError and its kinds, each one line naming the provider
 
 `env`, the default, calls nothing: the environment and `.env` are read as for any other setting.
+The settings read the provider's values between the environment and `.env` (settings/sources.py).
 """
 
 from purpose_agent.secrets.cache import SecretCache
@@ -24,10 +24,8 @@ from purpose_agent.secrets.errors import (
     SecretsError,
 )
 from purpose_agent.secrets.provider import SecretsProvider
-from purpose_agent.secrets.source import SECRET_CACHE_KEY, SecretsProviderSource, with_secrets_source
 
 __all__ = [
-    "SECRET_CACHE_KEY",
     "CredentialsRefused",
     "ProviderMisconfigured",
     "ProviderUnreachable",
@@ -38,7 +36,5 @@ __all__ = [
     "SecretsError",
     "SecretsProvider",
     "SecretsProviderKind",
-    "SecretsProviderSource",
     "open_secret_cache",
-    "with_secrets_source",
 ]

@@ -1,4 +1,7 @@
-"""Which secrets provider to use and how to reach it: the settings read before every other one."""
+"""Which secrets provider to use and how to reach it: the settings read before every other one.
+
+`Settings` holds them as its `secrets` group.
+"""
 
 from __future__ import annotations
 
@@ -23,23 +26,48 @@ class SecretsProviderKind(StrEnum):
 
 
 class SecretsConfig(BaseModel):
-    """The SECRETS_*, VAULT_*, AWS_* and AZURE_* settings; `Settings` inherits them (documented once)."""
+    """Secrets provider
 
-    model_config = ConfigDict(extra="ignore")
+    Where the secret settings come from: JWT_SECRET, JWT_PRIVATE_KEY, DATABASE_URL, REDIS_URL,
+    EMBEDDER_API_KEY, GEMINI_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY and OLLAMA_API_KEY.
+    """
 
-    # env: the secret settings come from the environment and .env only (no provider is called).
-    secrets_provider: SecretsProviderKind = SecretsProviderKind.env
-    secrets_cache_ttl_seconds: Annotated[float, Field(ge=0, le=86_400)] = 300.0
-    secrets_dir: Path = Path("/run/secrets")
+    # Each field is read from its variable, the alias: VAULT_ADDR, SECRETS_PROVIDER, ...
+    model_config = ConfigDict(
+        alias_generator=str.upper,
+        validate_by_name=True,
+        validate_by_alias=True,
+        use_attribute_docstrings=True,
+    )
+
+    provider: Annotated[SecretsProviderKind, Field(alias="SECRETS_PROVIDER")] = SecretsProviderKind.env
+    """env (only the environment and this file) | file | vault | aws | azure. With a provider, a variable
+    set in the environment still wins (an operator's override), and the provider wins over this file. A
+    provider that cannot be reached or refuses the credentials stops the start with one line saying why."""
+    cache_ttl_seconds: Annotated[float, Field(ge=0, le=86_400, alias="SECRETS_CACHE_TTL_SECONDS")] = 300.0
+    """Values are fetched once per TTL; when a later fetch fails, the last values are served for one
+    more TTL."""
+    directory: Annotated[Path, Field(alias="SECRETS_DIR")] = Path("/run/secrets")
+    """file: one file per setting, named JWT_SECRET or jwt_secret (Docker and Kubernetes secrets); a
+    trailing newline is dropped."""
     vault_addr: str = ""
+    """vault: one KV version 2 secret at MOUNT/PATH whose keys are the variable names (JWT_SECRET, ...),
+    read with VAULT_TOKEN, or with the token in VAULT_TOKEN_FILE (read again at each fetch)."""
     vault_token: SecretStr | None = None
     vault_token_file: Path | None = None
     vault_mount: Annotated[str, Field(min_length=1)] = "secret"
     vault_path: Annotated[str, Field(min_length=1)] = "purpose-agent"
     aws_secret_id: str = ""
+    """aws: one Secrets Manager secret whose SecretString is a JSON object of variable names to values.
+    Credentials come from boto3's usual chain (environment, profile, instance or task role).
+    AWS_ENDPOINT_URL is for a private endpoint or a local stand-in; empty: the region's own."""
     aws_region: str = ""
     aws_endpoint_url: str = ""
     azure_key_vault_url: str = ""
+    """azure: one Key Vault secret per setting, named like the variable with '-' for '_' (JWT-SECRET,
+    OPENAI-API-KEY), e.g. https://my-vault.vault.azure.net. The token comes from DefaultAzureCredential's
+    usual chain (AZURE_CLIENT_ID/AZURE_TENANT_ID/AZURE_CLIENT_SECRET, workload or managed identity,
+    az login)."""
 
     @field_validator("vault_token", "vault_token_file", mode="before")
     @classmethod
@@ -69,16 +97,16 @@ class SecretsConfig(BaseModel):
 def open_secret_cache(config: SecretsConfig, *, clock: Clock = time.monotonic) -> SecretCache | None:
     """The configured provider behind its TTL cache; None for `env`. Raises `ProviderMisconfigured`."""
     provider = _provider(config)
-    return None if provider is None else SecretCache(provider, config.secrets_cache_ttl_seconds, clock=clock)
+    return None if provider is None else SecretCache(provider, config.cache_ttl_seconds, clock=clock)
 
 
 def _provider(config: SecretsConfig) -> SecretsProvider | None:
-    kind = config.secrets_provider
+    kind = config.provider
     # Each SDK is imported only when chosen: boto3 alone adds a good part of a second to every start.
     if kind is SecretsProviderKind.file:
         from purpose_agent.secrets.files import FileProvider
 
-        return FileProvider(config.secrets_dir)
+        return FileProvider(config.directory)
     if kind is SecretsProviderKind.vault:
         from purpose_agent.secrets.vault import VaultProvider
 

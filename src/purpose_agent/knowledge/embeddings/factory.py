@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from purpose_agent.knowledge.embeddings.base import Embedder
+from purpose_agent.vocabulary import EMBEDDER_KINDS
 
-KINDS = ("local", "openai", "ollama", "gemini")
 # The model each vendor kind uses when none is named, and its vector length.
 _DEFAULT_MODELS = {
     "openai": ("text-embedding-3-small", 1536),
@@ -34,8 +34,8 @@ def build_embedder(
         if dimension not in (None, DIMENSION):
             raise ValueError(f"the local embedder's vectors have {DIMENSION} dimensions, not {dimension}")
         return LocalEmbedder(max_tokens=max_tokens, threads=threads)
-    if kind not in KINDS:
-        raise ValueError(f"unknown embedder kind {kind!r}; known kinds: {', '.join(KINDS)}")
+    if kind not in EMBEDDER_KINDS:
+        raise ValueError(f"unknown embedder kind {kind!r}; known kinds: {', '.join(EMBEDDER_KINDS)}")
     default_model, default_dimension = _DEFAULT_MODELS[kind]
     if dimension is None:
         if model not in (None, default_model):

@@ -1,0 +1,97 @@
+"""What the commands share: settings and logging, one-line failures, the database, the embedder check."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, TextIO
+
+import typer
+
+from purpose_agent import __version__
+from purpose_agent.db.embedded import EmbeddedPostgres
+from purpose_agent.kit.logging import configure_logging
+from purpose_agent.kit.redaction import Redactor
+from purpose_agent.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def fail(message: str) -> typer.Exit:
+    """Say what is wrong on stderr; the caller raises the exit (code 2) this returns."""
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def settings_and_logging(log_stream: TextIO | None = None) -> Settings:
+    """The settings, validated (a bad one stops the command in one line), with logging set up."""
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise fail(str(exc)) from None
+    configure_logging(
+        level=settings.observability.log_level.value,
+        service=settings.server.service_name,
+        version=__version__,
+        redactor=Redactor(redact_ip_addresses=settings.observability.log_redact_ip_addresses),
+        stream=log_stream,
+    )
+    return settings
+
+
+def embedded_database(settings: Settings) -> EmbeddedPostgres:
+    return EmbeddedPostgres(settings.database.embedded_dir, settings.database.embedded_port)
+
+
+def migrate_database(settings: Settings) -> None:
+    from sqlalchemy.exc import OperationalError
+
+    from purpose_agent.db.migrate import upgrade
+
+    try:
+        upgrade(settings.database.sqlalchemy_url())
+    except OperationalError:
+        hint = (
+            "start it with `purpose-agent db start`"
+            if settings.database.uses_embedded
+            else "check DATABASE_URL"
+        )
+        raise fail(f"cannot reach the database; {hint}") from None
+
+
+def check_embedder(settings: Settings) -> None:
+    """Stop before serving when the index holds vectors of another embedder than the configured one."""
+    from purpose_agent.composition import embedder_from
+    from purpose_agent.db.engine import create_engine, create_sessionmaker
+    from purpose_agent.knowledge.index import EmbedderMismatch, check_index
+
+    embedder = embedder_from(settings)
+
+    async def check() -> None:
+        engine = create_engine(settings.database.sqlalchemy_url(), pool_size=1, connect_timeout=5)
+        try:
+            async with create_sessionmaker(engine)() as session:
+                await check_index(session, embedder.name, embedder.dimension)
+        finally:
+            await engine.dispose()
+            await embedder.aclose()
+
+    try:
+        asyncio.run(check())
+    except EmbedderMismatch as exc:
+        raise fail(str(exc)) from None
+
+
+@contextlib.asynccontextmanager
+async def database_session(settings: Settings) -> AsyncIterator[AsyncSession]:
+    """One session in one transaction, committed at the end, on an engine of its own."""
+    from purpose_agent.db.engine import create_engine, create_sessionmaker
+
+    engine = create_engine(settings.database.sqlalchemy_url(), pool_size=1, connect_timeout=5)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            yield session
+    finally:
+        await engine.dispose()

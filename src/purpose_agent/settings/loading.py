@@ -1,0 +1,25 @@
+"""Read the settings once at start, and stop with one clear line when one is bad."""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from purpose_agent.secrets import SecretsError
+from purpose_agent.settings.errors import SettingsError, describe_settings_error
+from purpose_agent.settings.model import Settings
+from purpose_agent.settings.server import AppEnv
+
+
+def load_settings() -> Settings:
+    """Read and validate the settings, turning a validation failure into one clear line."""
+    try:
+        settings = Settings()
+        settings.provider_settings()  # validated now, so a bad provider setting stops the start
+    except ValidationError as exc:
+        raise SettingsError(describe_settings_error(exc)) from None
+    except SecretsError as exc:
+        # Already one line naming the provider and what is wrong, never a value.
+        raise SettingsError(str(exc)) from None
+    if settings.server.app_env is AppEnv.production and (problems := settings.production_problems()):
+        raise SettingsError("refusing to start in production: " + "; ".join(problems))
+    return settings
