@@ -130,6 +130,25 @@ def test_env_example_is_the_one_written_from_the_settings() -> None:
     assert committed == render_example(), "run `make env-example` and commit .env.example"
 
 
+def test_env_example_copied_as_it_is_starts_with_the_defaults(empty_workdir: Path) -> None:
+    # A variable written but left empty, as the example leaves most, is unset: the default holds.
+    example = Path(__file__).resolve().parents[1] / ".env.example"
+    (empty_workdir / ".env").write_text(example.read_text())
+    settings = load_settings()
+    assert settings.knowledge.embedder_dimension is None
+    assert settings.knowledge.embedder_model is None
+    assert settings.security.jwt_public_key is None
+    assert settings.provider_settings()["openai"].base_url is None
+    assert settings.llm.chain == ",".join(KNOWN_PROVIDERS)
+
+
+def test_a_value_that_is_not_json_is_one_line_naming_its_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LLM_PROVIDERS", '{"openai": {"api_key": "sk-secret"')
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert str(caught.value) == "invalid setting LLM_PROVIDERS: not valid JSON"
+
+
 def test_env_example_documents_every_setting() -> None:
     from purpose_agent.settings import ProviderSettings, settings_variables
 

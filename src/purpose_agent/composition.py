@@ -1,5 +1,6 @@
-"""Turn the settings into the long-lived objects of a process (the one place besides app.py and cli.py
-that reads `Settings`): the LLM providers, their breakers and the router, the embedder, the worker's jobs."""
+"""Turn the settings into the long-lived objects of a process (with context.py, app.py and cli/, the only
+readers of `Settings`): the LLM providers, their breakers and the router, the embedder, the tokens,
+the rate limits, the worker's jobs. `context.open_context` assembles them."""
 
 from __future__ import annotations
 

@@ -32,7 +32,8 @@ def listed(value: str) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _blank_is_none(value: object) -> object:
+def blank_is_none(value: object) -> object:
+    """None for an empty value: a variable written but left empty is unset."""
     return None if value == "" else value
 
 
@@ -51,8 +52,9 @@ def _rate_limit_notation(value: str) -> str:
 
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-# A secret left empty (JWT_SECRET=) is no secret at all.
-OptionalSecret = Annotated[SecretStr | None, BeforeValidator(_blank_is_none)]
+# A variable left empty (JWT_SECRET=, EMBEDDER_DIMENSION=, as `.env.example` writes them) is unset.
+OptionalSecret = Annotated[SecretStr | None, BeforeValidator(blank_is_none)]
+OptionalText = Annotated[str | None, BeforeValidator(blank_is_none)]
 DatabaseUrl = Annotated[str, _schemes("postgresql://", "postgresql+psycopg://", "postgres://")]
 RedisUrl = Annotated[str, _schemes("redis://", "rediss://", "unix://")]
 # Limits in the `limits` notation: "20/minute", "300 per hour", several joined by ";".

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
-from purpose_agent.settings.fields import group_config
+from purpose_agent.settings.fields import OptionalSecret, OptionalText, blank_is_none, group_config
 from purpose_agent.vocabulary import EMBEDDER_KINDS
 
 
@@ -20,10 +20,12 @@ class KnowledgeSettings(BaseModel):
     """Embeddings: local (default: all-MiniLM-L6-v2 int8 on ONNX Runtime, offline, 384 dimensions),
     or openai | ollama | gemini with EMBEDDER_MODEL, EMBEDDER_BASE_URL, EMBEDDER_API_KEY and
     EMBEDDER_DIMENSION. The index remembers its embedder: changing it needs `purpose-agent reindex`."""
-    embedder_model: str | None = None
-    embedder_base_url: str | None = None
-    embedder_api_key: SecretStr | None = None
-    embedder_dimension: Annotated[int, Field(ge=1, le=16_000)] | None = None
+    embedder_model: OptionalText = None
+    embedder_base_url: OptionalText = None
+    embedder_api_key: OptionalSecret = None
+    embedder_dimension: Annotated[
+        Annotated[int, Field(ge=1, le=16_000)] | None, BeforeValidator(blank_is_none)
+    ] = None
     embedder_max_tokens: Annotated[int, Field(ge=16, le=8192)] = 256
     """Chunk size limit in the embedder's own tokens (special tokens included), and the overlap between
     chunks."""

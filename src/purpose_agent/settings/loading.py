@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
+from pydantic_settings import SettingsError as PydanticSettingsError
 
 from purpose_agent.secrets import SecretsError
 from purpose_agent.settings.errors import SettingsError, describe_settings_error
@@ -17,6 +18,9 @@ def load_settings() -> Settings:
         settings.provider_settings()  # validated now, so a bad provider setting stops the start
     except ValidationError as exc:
         raise SettingsError(describe_settings_error(exc)) from None
+    except PydanticSettingsError as exc:
+        # A JSON value that does not parse (LLM_PROVIDERS, LLM_PRICES): its line names the variable.
+        raise SettingsError(str(exc)) from None
     except SecretsError as exc:
         # Already one line naming the provider and what is wrong, never a value.
         raise SettingsError(str(exc)) from None

@@ -9,7 +9,7 @@ from pydantic_settings import SettingsConfigDict
 
 from purpose_agent.secrets import SecretCache
 from purpose_agent.settings.errors import SettingsError, describe_settings_error
-from purpose_agent.settings.fields import OptionalSecret
+from purpose_agent.settings.fields import OptionalSecret, OptionalText
 from purpose_agent.settings.sources import SECRET_CACHE_KEY, EnvironmentSettings
 
 # The model each provider calls unless its _MODEL says otherwise (ollama has none: name one).
@@ -33,7 +33,7 @@ class ProviderSettings(EnvironmentSettings):
     model_config = SettingsConfigDict(use_attribute_docstrings=True)
 
     api_key: OptionalSecret = None
-    base_url: str | None = None
+    base_url: OptionalText = None
     """Any OpenAI-compatible server works for OPENAI_BASE_URL."""
     model: str = ""
     """Each provider but ollama has a default, shown below."""
@@ -42,7 +42,7 @@ class ProviderSettings(EnvironmentSettings):
     max_retries: Annotated[int, Field(ge=0, le=10)] = 2
     max_connections: Annotated[int, Field(ge=1, le=100_000)] = 1000
     """Open at once per API process; a stream holds one for its whole answer."""
-    model_path: str | None = None
+    model_path: OptionalText = None
     """The built-in local provider only: any GGUF file instead of the bundled SmolLM2."""
     max_queued: Annotated[int, Field(ge=0, le=1000)] = 4
     """The built-in local provider only: it generates one answer at a time; this many more may wait,

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, field_validator
 
-from purpose_agent.settings.fields import OptionalSecret, group_config, listed
+from purpose_agent.settings.fields import OptionalSecret, OptionalText, group_config, listed
 
 # The placeholder `.env.example` shows: a copied example must never sign production tokens.
 EXAMPLE_JWT_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"
@@ -31,8 +31,8 @@ class SecuritySettings(BaseModel):
     APP_ENV=production refuses to start with this example secret, a short one, or none."""
     jwt_secret: Annotated[OptionalSecret, Field(examples=[EXAMPLE_JWT_SECRET])] = None
     jwt_private_key: OptionalSecret = None
-    jwt_public_key: str | None = None
-    jwt_jwks_url: str | None = None
+    jwt_public_key: OptionalText = None
+    jwt_jwks_url: OptionalText = None
     jwt_issuer: str = "purpose-agent"
     jwt_audience: str = "purpose-agent"
     jwt_ttl_seconds: Annotated[int, Field(ge=60, le=86_400)] = 900

@@ -121,11 +121,8 @@ class _Variables(_BySetting):
         try:
             value = self._source.prepare_field_value(variable.field_name, variable.field, value, is_complex)
         except ValueError as exc:
-            # As pydantic-settings says it of a JSON value it cannot parse.
-            source = type(self._source).__name__
-            raise SourceError(
-                f'error parsing value for field "{variable.name.lower()}" from source "{source}"'
-            ) from exc
+            # One line naming the variable, as for any bad setting; never the value (it may be a secret).
+            raise SourceError(f"invalid setting {variable.name}: not valid JSON") from exc
         return _ABSENT if value is None else value
 
 
