@@ -31,7 +31,8 @@ def personas_export(
     """Write every persona as a JSON personas file that `personas import` reads back unchanged."""
     from sqlalchemy.exc import OperationalError
 
-    from purpose_agent.personas.config_file import YAML_SUFFIXES, export_personas
+    from purpose_agent.kit.data_files import YAML_SUFFIXES
+    from purpose_agent.personas.config_file import export_personas
 
     settings = settings_and_logging()
     if output is not None and output.suffix.lower() in YAML_SUFFIXES:

@@ -13,17 +13,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
-from pydantic_core import ErrorDetails
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purpose_agent.kit.data_files import DataFileUnreadable, field_error, parse_data, read_data_file
 from purpose_agent.personas import commands, queries
 from purpose_agent.personas.commands import UpsertOutcome
 from purpose_agent.personas.schemas import PersonaCreate, PersonaRead
 from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
-YAML_SUFFIXES = (".yaml", ".yml")
 # The order of the keys of each exported persona: what it is, what it knows, how it answers.
 FIELD_ORDER = (
     "id",
@@ -57,30 +55,19 @@ class _FileShape(BaseModel):
 
 def read_file(path: Path) -> list[PersonaCreate]:
     """The personas of a JSON file, or a YAML one when it is named .yaml or .yml; every one valid."""
-    source = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise PersonaFileInvalid(source, ["is not UTF-8 text"]) from None
-    except OSError as exc:
-        raise PersonaFileInvalid(source, [f"cannot be read: {exc.strerror or exc}"]) from None
-    return parse(text, source, yaml_format=path.suffix.lower() in YAML_SUFFIXES)
+        data = read_data_file(path)
+    except DataFileUnreadable as exc:
+        raise PersonaFileInvalid(str(path), [str(exc)]) from None
+    return validate(data, str(path))
 
 
 def parse(text: str, source: str, *, yaml_format: bool = False) -> list[PersonaCreate]:
     """The personas of a file's text; `source` names the file in errors."""
-    data: object
-    if yaml_format:
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise PersonaFileInvalid(source, [f"is not valid YAML: {' '.join(str(exc).split())}"]) from None
-    else:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            where = f"line {exc.lineno}, column {exc.colno}"
-            raise PersonaFileInvalid(source, [f"is not valid JSON: {exc.msg} ({where})"]) from None
+    try:
+        data = parse_data(text, yaml_format=yaml_format)
+    except DataFileUnreadable as exc:
+        raise PersonaFileInvalid(source, [str(exc)]) from None
     return validate(data, source)
 
 
@@ -91,7 +78,7 @@ def validate(data: object, source: str) -> list[PersonaCreate]:
     try:
         entries = _FileShape.model_validate(data).personas
     except ValidationError as exc:
-        raise PersonaFileInvalid(source, [_field_error(error) for error in exc.errors()]) from None
+        raise PersonaFileInvalid(source, [field_error(error) for error in exc.errors()]) from None
 
     problems: list[str] = []
     personas: list[PersonaCreate] = []
@@ -109,7 +96,7 @@ def validate(data: object, source: str) -> list[PersonaCreate]:
         try:
             personas.append(PersonaCreate.model_validate(entry))
         except ValidationError as exc:
-            problems.extend(f"persona {label}: {_field_error(error)}" for error in exc.errors())
+            problems.extend(f"persona {label}: {field_error(error)}" for error in exc.errors())
     if problems:
         raise PersonaFileInvalid(source, problems)
     return personas
@@ -142,8 +129,3 @@ def _valid_id(entry: object) -> str | None:
     if isinstance(persona_id, str) and re.fullmatch(PERSONA_ID_PATTERN, persona_id):
         return persona_id
     return None
-
-
-def _field_error(error: ErrorDetails) -> str:
-    field = ".".join(str(part) for part in error["loc"])
-    return f"{field}: {error['msg']}" if field else error["msg"]
