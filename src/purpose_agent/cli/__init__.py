@@ -12,6 +12,7 @@ Each command group is a module; this one puts them together in the order `--help
     keys.py       keys create, revoke
     users.py      users create
     personas.py   personas import, export
+    eval.py       eval: a question set run against a live service, scored
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import typer
 
 from purpose_agent import __version__
 from purpose_agent.cli import db, keys, knowledge, mcp, personas, serve, up, users, worker
+from purpose_agent.cli.eval import evaluate
 
 app = typer.Typer(help="Purpose-Agent: configurable agents that answer from their own knowledge.")
 
@@ -37,6 +39,7 @@ app.command()(up.up)
 app.command()(knowledge.reindex)
 app.command()(worker.worker)
 app.command()(knowledge.ingest)
+app.command("eval")(evaluate)
 app.add_typer(db.db_app, name="db")
 app.add_typer(keys.keys_app, name="keys")
 app.add_typer(users.users_app, name="users")
