@@ -10,6 +10,9 @@ import pytest
 
 from purpose_agent.evaluation.questions import QuestionSetInvalid, read_question_set, unknown_agents, validate
 
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+SHIPPED = PROJECT_ROOT / "eval" / "sample-agents.yaml"
+
 
 def answerable(**fields: Any) -> dict[str, Any]:
     return {"agent_id": "support-agent", "question": "What does a 413 mean?", "sources": ["faq.md"]} | fields
@@ -139,3 +142,32 @@ def test_entries_naming_an_agent_the_service_lacks_are_each_one_line() -> None:
         "entry #2: agent_id: no agent 'nobody' at http://h:1 (it has: general-assistant, support-agent)",
         "entry 'x': agent_id: no agent 'ghost' at http://h:1 (it has: general-assistant, support-agent)",
     ]
+
+
+def _section_titles(path: Path) -> set[str]:
+    """The headings a sample document's citations can show: Markdown `#` lines and HTML h1-h6."""
+    text = path.read_text(encoding="utf-8")
+    titles = {line.lstrip("#").strip() for line in text.splitlines() if line.startswith("#")}
+    for level in range(1, 7):
+        titles |= {part.split(f"</h{level}>")[0] for part in text.split(f"<h{level}>")[1:]}
+    return titles
+
+
+def test_the_shipped_set_asks_each_sample_agent_about_its_own_documents_and_off_topic_questions() -> None:
+    personas = json.loads((PROJECT_ROOT / "config" / "personas.json").read_text())["personas"]
+    category_of = {persona["id"]: persona["knowledge_category"] for persona in personas}
+    entries = read_question_set(SHIPPED).entries
+    assert len(entries) >= 40
+    assert {entry.question.agent_id for entry in entries} == set(category_of)
+
+    for entry in entries:
+        question = entry.question
+        folder = PROJECT_ROOT / "knowledge" / category_of[question.agent_id]
+        documents = [folder / source for source in question.sources]
+        assert all(document.is_file() for document in documents), f"{entry.name}: a source outside {folder}"
+        titles = set().union(*(_section_titles(document) for document in documents))
+        assert set(question.headings) <= titles, f"{entry.name}: a heading its sources do not have"
+
+    off_topic = [entry for entry in entries if entry.question.abstain]
+    assert len(off_topic) >= 8
+    assert {entry.question.agent_id for entry in off_topic} == set(category_of), "every agent must abstain"
