@@ -138,6 +138,15 @@ def documents_by_status(service: Service, key: str) -> dict[str, int]:
     return counts
 
 
+def wait_for_sample_knowledge(service: Service, key: str) -> None:
+    """Until the worker `up` started has made every sample document ready (3 minutes at most)."""
+    samples = len([path for path in SAMPLE_KNOWLEDGE.rglob("*") if path.is_file()])
+    deadline = time.monotonic() + 180
+    while documents_by_status(service, key) != {"ready": samples}:
+        assert time.monotonic() < deadline, documents_by_status(service, key)
+        time.sleep(0.5)
+
+
 def test_up_serves_ingests_the_sample_knowledge_stops_cleanly_and_reuses_data(service: Service) -> None:
     service.env["KNOWLEDGE_SEED_DIR"] = str(SAMPLE_KNOWLEDGE)
     samples = [path for path in SAMPLE_KNOWLEDGE.rglob("*") if path.is_file()]
@@ -149,10 +158,7 @@ def test_up_serves_ingests_the_sample_knowledge_stops_cleanly_and_reuses_data(se
     key = printed_admin_key(output)
 
     # The worker that `up` started ingests them all.
-    deadline = time.monotonic() + 180
-    while documents_by_status(service, key) != {"ready": len(samples)}:
-        assert time.monotonic() < deadline, documents_by_status(service, key)
-        time.sleep(0.5)
+    wait_for_sample_knowledge(service, key)
     categories = {
         row["name"]
         for row in httpx.get(

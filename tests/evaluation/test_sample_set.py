@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from tests.llm.fake_upstream import FakeUpstream, Reply
-from tests.test_cli import COMMAND, SAMPLE_KNOWLEDGE, Service, documents_by_status, printed_admin_key
+from tests.test_cli import COMMAND, SAMPLE_KNOWLEDGE, Service, printed_admin_key, wait_for_sample_knowledge
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SHIPPED_SET = PROJECT_ROOT / "eval" / "sample-agents.yaml"
@@ -54,11 +54,7 @@ def sample_service(
     try:
         service.start()
         key = printed_admin_key(service.output.read_text())
-        samples = len([path for path in SAMPLE_KNOWLEDGE.rglob("*") if path.is_file()])
-        deadline = time.monotonic() + 180
-        while documents_by_status(service, key) != {"ready": samples}:
-            assert time.monotonic() < deadline, documents_by_status(service, key)
-            time.sleep(0.5)
+        wait_for_sample_knowledge(service, key)
         yield service, key
     finally:
         service.kill()
