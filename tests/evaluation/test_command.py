@@ -73,3 +73,12 @@ def test_a_service_that_is_not_there_is_one_line_and_exit_3(tmp_path: Path) -> N
     [line] = result.stderr.splitlines()
     assert line.startswith(f"error: cannot reach {url}: ")
     assert result.stdout == ""
+
+
+def test_a_json_path_in_a_missing_folder_is_refused_before_the_run(tmp_path: Path) -> None:
+    path = tmp_path / "set.yaml"
+    path.write_text(VALID)
+    report = tmp_path / "no-such-folder" / "results.json"
+    result = run_eval(str(path), "--url", refused_url(), "--json", str(report))
+    assert result.returncode == 2
+    assert result.stderr == f"error: --json {report}: there is no folder {report.parent}\n"

@@ -70,6 +70,9 @@ def evaluate(
         raise typer.Exit(code=EXIT_INVALID) from None
     if not api_key:
         raise _stop("give an API key: --api-key or PURPOSE_AGENT_API_KEY", EXIT_INVALID)
+    # Checked before the run, which may take minutes, rather than failing to write at its end.
+    if json_path is not None and not json_path.parent.is_dir():
+        raise _stop(f"--json {json_path}: there is no folder {json_path.parent}", EXIT_INVALID)
     thresholds = Thresholds(min_hit_at_1, min_hit_at_5, min_abstention, min_grounded, max_p95_ms)
 
     def waiting(seconds: float) -> None:
