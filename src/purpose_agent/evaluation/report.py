@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from purpose_agent.evaluation.questions import Entry
-from purpose_agent.evaluation.scoring import Rate, Scored, Summary, Thresholds
+from purpose_agent.evaluation.scoring import HEADING_SEPARATOR, Rate, Scored, Summary, Thresholds
 
 NOTE_WIDTH = 70
 
@@ -56,7 +56,9 @@ class Table:
             note = f"error {status}: {failure.detail}"
         elif answer is not None and answer.citations:
             first = answer.citations[0]
-            note = f"{first.source}: {first.heading}" if first.heading else first.source
+            # The section alone: the path's first heading is the document's title, which the source names.
+            section = first.heading.rsplit(HEADING_SEPARATOR, 1)[-1]
+            note = f"{first.source}: {section}" if section else first.source
         else:
             note = ""
         grounded = "n/a" if result.grounded is None else _mark(result.grounded)
