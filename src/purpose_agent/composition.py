@@ -55,6 +55,7 @@ def provider_configs(settings: Settings) -> list[ProviderConfig]:
         options = {"model_path": provider.model_path} if provider.model_path else {}
         if name == "local":
             options["max_queued"] = str(provider.max_queued)
+            options["max_tokens"] = str(provider.max_tokens)
         configs.append(
             ProviderConfig(
                 name=name,

@@ -191,3 +191,31 @@ async def test_a_whole_answer_abandoned_at_its_deadline_stops_generating() -> No
         assert (await answered_once_free(local)).strip()
     finally:
         await local.aclose()
+
+
+async def test_an_answer_stops_at_the_provider_s_cap_whatever_the_request_asks() -> None:
+    local = make_provider(max_tokens="24")
+    try:
+        whole = await local.complete(ask("Write a long story about the sea.", max_tokens=1000))
+        parts = [
+            part async for part in local.stream(ask("Write a long story about the sea.", max_tokens=1000))
+        ]
+    finally:
+        await local.aclose()
+
+    assert 0 < whole.usage.completion_tokens <= 24
+    end = parts[-1]
+    assert isinstance(end, StreamEnd)
+    assert 0 < end.usage.completion_tokens <= 24
+
+
+async def test_an_answer_stops_at_the_first_sentence_it_writes_twice(provider: LocalProvider) -> None:
+    # Asked to continue a pattern, the model writes the sentence three times when let run.
+    pattern = "The kettle is covered for five years."
+    question = f"Tell me about the kettle. {pattern} {pattern} {pattern} Continue the pattern."
+    completion = await provider.complete(
+        ChatRequest(messages=(Message("user", question),), temperature=0, max_tokens=100)
+    )
+
+    assert completion.text.count(pattern) == 2
+    assert completion.text.rstrip().endswith(pattern), "nothing after the repeat"

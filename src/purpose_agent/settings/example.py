@@ -41,7 +41,7 @@ PROVIDER_VARIABLES = {
     "openai": ("api_key", "base_url", "model"),
     "anthropic": ("api_key", "model"),
     "ollama": ("base_url", "model"),
-    "local": ("model", "model_path", "max_queued"),
+    "local": ("model", "model_path", "max_queued", "max_tokens"),
 }
 
 

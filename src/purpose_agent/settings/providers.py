@@ -47,6 +47,9 @@ class ProviderSettings(EnvironmentSettings):
     max_queued: Annotated[int, Field(ge=0, le=1000)] = 4
     """The built-in local provider only: it generates one answer at a time; this many more may wait,
     the next is refused at once (the router moves on, or a 503 problem)."""
+    max_tokens: Annotated[int, Field(ge=16, le=32_000)] = 256
+    """The built-in local provider only: it writes at most this many tokens per answer, whatever a persona
+    or a request asks (a tiny model repeats itself when let run; 256 tokens take 5 to 10 s on 2 cores)."""
 
 
 def read_provider_settings(

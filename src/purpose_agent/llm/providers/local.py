@@ -3,6 +3,11 @@
 It exists so the system can be tried (and tested) with nothing configured: SmolLM2-135M runs on a CPU
 through llama.cpp. It is tiny, meant for trying the system, not for answer quality.
 
+Left to itself it rambles: asked about a 413 it wrote 961 tokens, the same sentences again and
+again, for 18 s. So every answer stops at option `max_tokens` (256) whatever the request asks, at
+the first sentence or line it writes a second time, or at a passage tag it starts to copy; and
+llama.cpp's repetition penalty (1.1, its command line's default) makes the loops rarer.
+
 One generation runs at a time, on a thread of its own (never the event loop, never the shared pool);
 option `max_queued` more may wait, and a request past them fails at once as `busy`, so the router
 moves on or the caller gets a 503 problem instead of a queue without end. Every generation, whole or
@@ -16,6 +21,7 @@ import asyncio
 import ctypes
 import importlib.util
 import logging
+import re
 import threading
 from collections.abc import AsyncGenerator, Callable, Generator
 from functools import cache
@@ -42,6 +48,35 @@ _LLAMA_LOG_LEVELS = {3: logging.WARNING, 4: logging.ERROR}
 _llama_logger = logging.getLogger("llama_cpp")
 
 _Item = StreamPart | ProviderError  # what the worker thread hands to the async side
+
+DEFAULT_MAX_TOKENS = 256
+REPEAT_PENALTY = 1.1
+# The prompt fences passages in these tags; a model that starts writing one is copying its prompt.
+STOP = ["<passage", "</passage"]
+# A sentence (its stop followed by a space) or a line; shorter ones ("Yes.", "1.") may well recur.
+_UNIT = re.compile(r"[^.!?\n]*(?:[.!?]+(?=\s)|\n)")
+_REPEATABLE_CHARS = 20
+
+
+class _RepeatGuard:
+    """Tells when the text written so far has just repeated one of its own sentences or lines."""
+
+    def __init__(self) -> None:
+        self._text = ""
+        self._read = 0
+        self._seen: set[str] = set()
+
+    def repeated(self, piece: str) -> bool:
+        self._text += piece
+        for match in _UNIT.finditer(self._text, self._read):
+            self._read = match.end()
+            unit = " ".join(match.group().split()).lower()
+            if len(unit) < _REPEATABLE_CHARS:
+                continue
+            if unit in self._seen:
+                return True
+            self._seen.add(unit)
+        return False
 
 
 def default_model_path() -> Path | None:
@@ -81,6 +116,7 @@ class LocalProvider(ConfiguredProvider):
         self._run_lock = threading.Lock()
         max_queued = int(config.options.get("max_queued", "4"))
         self._executor = BoundedExecutor("local-model", workers=1, max_queued=max_queued)
+        self._max_tokens = int(config.options.get("max_tokens", str(DEFAULT_MAX_TOKENS)))
 
     @property
     def configured(self) -> bool:
@@ -194,14 +230,20 @@ class LocalProvider(ConfiguredProvider):
                 if stop.is_set():  # the caller left while this waited for the lock
                     return
                 chunks = cast(
-                    "Generator[CreateChatCompletionStreamResponse]", _chat(llm, request, stream=True)
+                    "Generator[CreateChatCompletionStreamResponse]",
+                    _chat(llm, request, max_tokens=min(request.max_tokens, self._max_tokens)),
                 )
+                guard = _RepeatGuard()
                 try:
                     for chunk in chunks:
                         if stop.is_set():
                             return
                         text = chunk["choices"][0]["delta"].get("content")
                         if isinstance(text, str) and text:
+                            # A repeat shows only once the space after it comes: the repeated sentence is
+                            # sent already (a stream cannot take it back), but nothing after it.
+                            if guard.repeated(text):
+                                break
                             produced.append(text)
                             emit(TextDelta(text))
                 finally:
@@ -231,13 +273,15 @@ class LocalProvider(ConfiguredProvider):
         return ProviderError(self.name, reason, detail)
 
 
-def _chat(llm: Llama, request: ChatRequest, *, stream: bool) -> object:
+def _chat(llm: Llama, request: ChatRequest, *, max_tokens: int) -> object:
     # A temperature of 0 reaches llama.cpp as is, where it selects greedy sampling.
     return llm.create_chat_completion(
         messages=_messages(request),
         temperature=request.temperature,
-        max_tokens=request.max_tokens,
-        stream=stream,
+        max_tokens=max_tokens,
+        repeat_penalty=REPEAT_PENALTY,
+        stop=STOP,
+        stream=True,
     )
 
 
