@@ -26,7 +26,7 @@ from purpose_agent.auth.principal import Principal
 from purpose_agent.chat import sessions
 from purpose_agent.chat.citations import cited
 from purpose_agent.chat.errors import AgentNotFound, NoModelAnswered
-from purpose_agent.chat.extractive import quoted
+from purpose_agent.chat.extractive import ExtractiveReason, extractive_answer
 from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
 from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
@@ -163,15 +163,16 @@ async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> Route
     except AllProvidersFailed as exc:
         if not quotes:
             raise NoModelAnswered.of(exc.attempts) from None
-        return quote_passages(deps, prepared, exc.attempts, request_id, started)
+        return await quote_passages(deps, prepared, exc.attempts, request_id, started)
 
 
-def quote_passages(
+async def quote_passages(
     deps: ChatDeps, prepared: Prepared, attempts: Sequence[Attempt], request_id: str, started: float
 ) -> RoutedAnswer:
     """The passages quoted after every model failed, recorded as the request's route (as the router
     records an answer); `started` is when the router was asked, by `time.monotonic()`."""
-    answer = quoted(prepared.passages, attempts)
+    reason = ExtractiveReason.models_failed
+    answer = await extractive_answer(prepared.question, prepared.passages, deps.embedder, reason, attempts)
     deps.router.record_fallback(request_id, answer, started)
     return answer
 

@@ -83,7 +83,7 @@ async def answer_stream(
                 answer = event.answer
             elif isinstance(event, StreamFailed):
                 if event.reason is None and quotes:  # every model failed before its first token
-                    answer = service.quote_passages(deps, prepared, event.attempts, request_id, started)
+                    answer = await service.quote_passages(deps, prepared, event.attempts, request_id, started)
                     yield TextPiece(answer.text)
                     continue
                 yield Failed(_failure(event, instance, request_id))
