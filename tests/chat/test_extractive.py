@@ -180,6 +180,7 @@ async def test_an_answer_with_every_model_down_quotes_the_passages_and_records_o
         '"The heating element is covered for five years. Keep the receipt to claim a repair." ['
         in (body["answer"])
     )
+    assert (body["extractive_reason"], body["grounded"], body["unsupported"]) == ("models_failed", True, [])
     assert body["usage"] == {"prompt_tokens": 0, "completion_tokens": 0}
     assert await recorded(app, engine, request_id) == EXTRACTIVE_ROUTE
 
@@ -193,7 +194,11 @@ async def test_a_stream_with_every_model_down_sends_the_quotes_as_one_token_then
     assert quoted.startswith(LEAD_INS[ExtractiveReason.models_failed])
     assert "five years" in quoted
     done = events[2][1]
-    assert done["model_used"] == "extractive"
+    assert (done["model_used"], done["extractive_reason"], done["grounded"]) == (
+        "extractive",
+        "models_failed",
+        True,
+    )
     assert done["citations"], "the quoted passages are cited"
     history = (await client_of_request.get(f"/api/sessions/{done['session_id']}")).json()
     assert [m["content"] for m in history["messages"]] == [WARRANTY, quoted]
@@ -207,6 +212,7 @@ async def test_an_openai_client_gets_the_quotes_when_every_model_is_down(
     whole = (await user_client.post("/v1/chat/completions", json=question)).json()
     assert whole["model_used"] == "extractive"
     assert whole["choices"][0]["message"]["content"].startswith(LEAD_INS[ExtractiveReason.models_failed])
+    assert (whole["extractive_reason"], whole["grounded"]) == ("models_failed", True)
 
     streamed = await user_client.post("/v1/chat/completions", json=question | {"stream": True})
     chunks = [
