@@ -66,6 +66,11 @@ class GroundingPolicy:
     threshold: float = 0.98
     lexical_weight: float = 0.5
 
+    def supports(self, similarity: float, lexical: float, missing_terms: Sequence[str]) -> bool:
+        """True when a claim measured so is supported: it names nothing the passages lack, and its
+        similarity plus its weighted share of the passages' words reaches the threshold."""
+        return not missing_terms and similarity + self.lexical_weight * lexical >= self.threshold
+
 
 @dataclass(frozen=True, slots=True)
 class Support:
@@ -108,9 +113,8 @@ async def assess(
                 term for term in specific_terms(claim) if term not in terms and not _named_in(term, lowered)
             )
         )
-        score = similarity + policy.lexical_weight * lexical
         supports.append(
-            Support(claim, similarity, lexical, missing, not missing and score >= policy.threshold)
+            Support(claim, similarity, lexical, missing, policy.supports(similarity, lexical, missing))
         )
     return supports
 
