@@ -119,7 +119,12 @@ def build_router(
     )
     for name in router.unconfigured():
         log.warning("llm_provider_skipped", provider=name, reason="no credentials or model configured")
-    log.info("llm_chain", chain=router.default_chain, extractive=settings.llm.extractive_fallback)
+    log.info(
+        "llm_chain",
+        chain=router.default_chain,
+        extractive=settings.llm.extractive_fallback,
+        local_answers=settings.llm.local_answers,
+    )
     return router, recorder
 
 

@@ -164,6 +164,7 @@ async def open_context(
             history_budget=settings.chat.history_token_budget,
             profiles=profiles,
             extractive_fallback=settings.llm.extractive_fallback,
+            local_answers=settings.llm.local_answers,
         ),
         conversations=PersonaConversations(),
         inspection=inspection,

@@ -16,6 +16,8 @@ CATEGORY_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
 
 # The LLM providers, in the order of the default chain.
 KNOWN_PROVIDERS: Final = ("gemini", "openai", "anthropic", "ollama", "local")
+# The one that runs in-process with nothing configured (SmolLM2-135M): chat vets its answers.
+BUILT_IN_PROVIDER: Final = "local"
 
 # local: all-MiniLM-L6-v2 on ONNX Runtime, offline; the others call a vendor's API.
 EMBEDDER_KINDS: Final = ("local", "openai", "ollama", "gemini")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
@@ -10,11 +11,15 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
 
 from purpose_agent.app import create_app
 from purpose_agent.knowledge.chunking import ChunkingPolicy
+from purpose_agent.knowledge.embeddings.local import LocalEmbedder
 from purpose_agent.knowledge.ingestion import ingest_document
+from purpose_agent.llm.models import FailoverEvent, UsageRecord
 from purpose_agent.personas.models import Persona
 from purpose_agent.settings import ProviderSettings, Settings
 from tests.app_context import context, swap_context
@@ -22,6 +27,14 @@ from tests.conftest import LogCapture, api_client
 from tests.knowledge.test_ingestion import manual_pdf, stored_document
 from tests.llm.fake_upstream import FakeUpstream, RecordedRequest
 from tests.llm.fakes import reset
+
+
+@pytest.fixture(scope="session")
+async def embedder() -> AsyncIterator[LocalEmbedder]:
+    """The default embedder, one thread as in an API process, for the tests that call chat's parts."""
+    model = LocalEmbedder(threads=1)
+    yield model
+    await model.aclose()
 
 
 @pytest.fixture(autouse=True)
@@ -86,6 +99,26 @@ async def kettle(
     persona = create_persona(session)
     await session.flush()
     return persona
+
+
+@pytest.fixture
+async def request_id(engine: AsyncEngine) -> AsyncIterator[str]:
+    """A request id of this test; the routes it records are committed by the recorder, so deleted here."""
+    request_id = f"chat-test-{uuid.uuid4().hex}"
+    yield request_id
+    async with async_sessionmaker(engine)() as session, session.begin():
+        for table in (UsageRecord, FailoverEvent):
+            await session.execute(delete(table).where(table.request_id == request_id))
+
+
+async def usage_rows(
+    app: FastAPI, engine: AsyncEngine, request_id: str, *columns: InstrumentedAttribute[Any]
+) -> list[tuple[object, ...]]:
+    """These columns of the usage rows written for one request, once the recorder has written them."""
+    await context(app).recorder.drain()
+    async with async_sessionmaker(engine)() as session:
+        rows = await session.execute(select(*columns).where(UsageRecord.request_id == request_id))
+        return [tuple(row) for row in rows]
 
 
 def sent_messages(request: RecordedRequest) -> list[dict[str, Any]]:

@@ -170,6 +170,7 @@ async def test_a_full_local_model_queue_is_a_503_problem_with_retry_after(
 ) -> None:
     changes = {
         "llm_chain": "local",
+        "llm_local_answers": True,  # else the passages are quoted, with no model asked
         "llm_providers": {"local": ProviderSettings(_env_file=None, max_queued=0)},
         "llm_extractive_fallback": False,
     }

@@ -33,7 +33,7 @@ from purpose_agent.llm.router import (
     StreamFailed,
     Token,
 )
-from purpose_agent.llm.types import ChatRequest, Message, Usage
+from purpose_agent.llm.types import ChatRequest, Grounding, Message, Usage
 from tests.llm.fake_upstream import FakeUpstream, Fault
 from tests.llm.fakes import reset
 from tests.ports import refused_url
@@ -339,6 +339,29 @@ async def test_a_failure_the_caller_answers_itself_is_recorded_once_with_that_an
         attempts,
         0.0,
     )
+
+
+async def test_the_caller_s_check_of_an_answer_is_in_the_answer_and_in_its_route_s_record(
+    routers: list[LLMRouter], openai_fake: FakeUpstream, anthropic_fake: FakeUpstream
+) -> None:
+    records = SubmittedRecords()
+    router = make_router(routers, [openai_at(f"{openai_fake.base_url}/v1")], recorder=records)
+    checked: list[str] = []
+
+    async def check(text: str) -> Grounding:
+        checked.append(text)
+        return Grounding(False, (text,))
+
+    whole = await router.complete(REQUEST, request_id="checked", check=check)
+    events = await collect(router.stream(REQUEST, request_id="checked", check=check))
+    finished = events[-1]
+    assert isinstance(finished, Finished)
+
+    written = "".join(openai_fake.reply.chunks)
+    assert checked == [written, written]
+    assert whole.grounding == finished.answer.grounding == Grounding(False, (written,))
+    assert [record.grounding for record in records] == [Grounding(False, (written,))] * 2
+    assert {event.provider for event in events if isinstance(event, Token)} == {"openai"}
 
 
 async def test_records_queue_and_are_written_together_and_past_the_bound_they_are_counted_not_kept(

@@ -4,7 +4,8 @@ Any OpenAI client talks to an agent by using its id as the model name and an API
 key. The conversation is the client's: the messages it sends before the last user message are
 the history, its system messages are added to the persona's style (below the fixed rules), and
 nothing is stored. Retrieval runs over the persona's category as for `/api/chat`; the citations
-come in an extra `citations` field, and `model_used` names the model that answered.
+come in an extra `citations` field, `model_used` names the model that answered, and `grounded`,
+`unsupported` and `extractive_reason` say what `/api/chat` says of the answer.
 """
 
 from __future__ import annotations
@@ -204,6 +205,9 @@ def _extras(answer: ChatAnswer) -> dict[str, Any]:
         "citations": [_dump(c) for c in answer.citations],
         "model_used": answer.model_used,
         "abstained": answer.abstained,
+        "grounded": answer.grounded,
+        "unsupported": answer.unsupported,
+        "extractive_reason": answer.extractive_reason,
     }
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
+
 
 @dataclass(frozen=True, slots=True)
 class Passage:
@@ -25,3 +27,8 @@ def origin(passage: Passage) -> str:
     if passage.heading:
         parts.append(passage.heading)
     return ", ".join(parts)
+
+
+def headings(passage: Passage) -> tuple[str, ...]:
+    """The headings above a passage, outermost first."""
+    return tuple(passage.heading.split(HEADING_SEPARATOR)) if passage.heading else ()

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from purpose_agent.chat.extractive import ExtractiveReason
 from purpose_agent.kit.text import MULTI_LINE
 from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
@@ -40,13 +41,27 @@ class ChatUsage(BaseModel):
 class ChatAnswer(BaseModel):
     answer: str
     citations: list[Citation]
-    # provider/model that answered, "extractive" (passages quoted, no model reachable), or
-    # "none" (the knowledge holds nothing on the question: no model was asked).
+    # provider/model that answered, "extractive" (sentences of the passages quoted: see
+    # extractive_reason), or "none" (the knowledge holds nothing on the question: no model was asked).
     model_used: str
     session_id: uuid.UUID
     usage: ChatUsage
     latency_ms: float
     abstained: bool = False
+    grounded: bool | None = Field(
+        default=None,
+        description="Whether every statement of the answer is supported by the passages it was given; "
+        "null when not checked (an abstention, a persona without retrieval).",
+    )
+    unsupported: list[str] = Field(
+        default_factory=list, description="The answer's sentences the passages do not support."
+    )
+    extractive_reason: ExtractiveReason | None = Field(
+        default=None,
+        description='Why the answer quotes the passages (model_used "extractive"): "default" (no remote '
+        'model configured), "models_failed", or "ungrounded" (the built-in model\'s answer was not '
+        "supported by the passages).",
+    )
 
 
 class MessageRead(BaseModel):

@@ -7,7 +7,10 @@
    finds no passage over `min_score` gets the fixed abstention, and no model is asked.
 2. call (`complete`, or the router's stream): no transaction is open and no pooled connection held,
    however long the model takes, so requests never queue behind one another for a connection or a lock.
-   When every model fails, the retrieved passages are quoted instead (`extractive_fallback`).
+   Who answers is `chat.answering`'s decision: the models of the chain, their answers checked against
+   the passages, or the passages quoted (`chat.extractive`): without a remote model (unless the
+   built-in one is asked to answer), when every model fails (`extractive_fallback`), and in place of
+   a built-in model's answer the passages do not support.
 3. write (`remember`): the question and its answer in one short transaction, once the answer is whole.
 """
 
@@ -20,13 +23,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.principal import Principal
 from purpose_agent.chat import sessions
+from purpose_agent.chat.answering import Reply, answering_chain, grounding_check, replaced
 from purpose_agent.chat.citations import cited
 from purpose_agent.chat.errors import AgentNotFound, NoModelAnswered
-from purpose_agent.chat.extractive import quoted
+from purpose_agent.chat.extractive import ExtractiveReason, extractive_answer
 from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
 from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
@@ -34,9 +39,11 @@ from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt
-from purpose_agent.llm.router import LLMRouter, RoutedAnswer
+from purpose_agent.llm.router import AnswerCheck, LLMRouter, RoutedAnswer
 from purpose_agent.llm.types import ChatRequest, Usage
 from purpose_agent.personas.profile import AgentProfile, ProfileCache
+
+log = structlog.get_logger("purpose_agent.chat")
 
 ABSTENTION = (
     "I don't know: the knowledge I answer from has nothing on this question. "
@@ -57,6 +64,9 @@ class ChatDeps:
     profiles: ProfileCache
     # With every model down, quote the retrieved passages (model_used "extractive") rather than fail.
     extractive_fallback: bool
+    # The built-in model answers questions with passages too (else they are quoted when no remote
+    # model is configured).
+    local_answers: bool
 
 
 @dataclass(slots=True)
@@ -83,6 +93,16 @@ class Prepared:
     def quotes_on_failure(self, deps: ChatDeps) -> bool:
         """True when, every model failing, its passages are quoted: the fallback is on and there are some."""
         return deps.extractive_fallback and bool(self.passages)
+
+    def answering_chain(self, deps: ChatDeps) -> list[str]:
+        """The providers to ask; empty when the passages are quoted without asking any."""
+        return answering_chain(
+            deps.router, self.chain, local_answers=deps.local_answers, has_passages=bool(self.passages)
+        )
+
+    def check(self, deps: ChatDeps) -> AnswerCheck | None:
+        """The groundedness check of a model's answer to it (None: no passages to check against)."""
+        return grounding_check(deps.embedder, self.passages)
 
 
 async def find_persona(
@@ -149,31 +169,64 @@ async def prepare(
     return Prepared(persona, principal, question, session_id or uuid.uuid4(), hits, passages, request)
 
 
-async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> RoutedAnswer:
-    """Phase 2: the abstention without any call, else the router's, else the quoted passages (503
-    problem when none came)."""
+async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> Reply:
+    """Phase 2: the abstention without any call; the quoted passages when no model is to answer; else
+    the router's answer, checked, unless it must be replaced by quotes; the quotes when every model
+    fails (a 503 problem when they cannot be given)."""
     if prepared.request is None:
-        return RoutedAnswer(ABSTENTION, Usage(), ABSTAINED_MODEL, ())
-    quotes = prepared.quotes_on_failure(deps)
+        return Reply(RoutedAnswer(ABSTENTION, Usage(), ABSTAINED_MODEL, ()))
     started = time.monotonic()
+    chain = prepared.answering_chain(deps)
+    if not chain and prepared.passages:
+        return await quote_passages(deps, prepared, (), request_id, started, ExtractiveReason.default)
+    quotes = prepared.quotes_on_failure(deps)
     try:
-        return await deps.router.complete(
-            prepared.request, request_id=request_id, chain=prepared.chain, has_fallback=quotes
+        answer = await deps.router.complete(
+            prepared.request,
+            request_id=request_id,
+            # Empty (nothing configured that may answer): asked as before, to fail as before.
+            chain=chain or prepared.chain,
+            has_fallback=quotes,
+            check=prepared.check(deps),
         )
     except AllProvidersFailed as exc:
         if not quotes:
             raise NoModelAnswered.of(exc.attempts) from None
-        return quote_passages(deps, prepared, exc.attempts, request_id, started)
+        return await quote_passages(deps, prepared, exc.attempts, request_id, started)
+    if replaced(answer):
+        return await replace_answer(deps, prepared, ExtractiveReason.ungrounded, answer)
+    return Reply(answer)
 
 
-def quote_passages(
-    deps: ChatDeps, prepared: Prepared, attempts: Sequence[Attempt], request_id: str, started: float
-) -> RoutedAnswer:
-    """The passages quoted after every model failed, recorded as the request's route (as the router
-    records an answer); `started` is when the router was asked, by `time.monotonic()`."""
-    answer = quoted(prepared.passages, attempts)
+async def quote_passages(
+    deps: ChatDeps,
+    prepared: Prepared,
+    attempts: Sequence[Attempt],
+    request_id: str,
+    started: float,
+    reason: ExtractiveReason = ExtractiveReason.models_failed,
+) -> Reply:
+    """The passages quoted in place of any model's answer, recorded as the request's route (as the
+    router records an answer); `started` is when the router was asked, by `time.monotonic()`."""
+    answer = await extractive_answer(prepared.question, prepared.passages, deps.embedder, reason, attempts)
     deps.router.record_fallback(request_id, answer, started)
-    return answer
+    return Reply(answer, reason)
+
+
+async def replace_answer(
+    deps: ChatDeps, prepared: Prepared, reason: ExtractiveReason, answer: RoutedAnswer | None = None
+) -> Reply:
+    """The passages quoted in place of a model's answer that cannot stand: one they do not support
+    (`answer`), or a stream cut before any of it was shown. Not recorded again: the route's record
+    already names the model and what the check found."""
+    if answer is not None:
+        log.warning(
+            "answer_replaced_by_quotes",
+            model_used=answer.model_used,
+            unsupported=list(answer.grounding.unsupported),
+        )
+    quoted = await extractive_answer(prepared.question, prepared.passages, deps.embedder, reason)
+    return Reply(quoted, reason)
 
 
 def citations_for(text: str, hits: Sequence[SearchHit]) -> list[Citation]:
@@ -186,7 +239,8 @@ def all_citations(hits: Sequence[SearchHit]) -> list[Citation]:
     return [_citation(number, hit) for number, hit in enumerate(hits, 1)]
 
 
-def result(prepared: Prepared, answer: RoutedAnswer) -> ChatAnswer:
+def result(prepared: Prepared, reply: Reply) -> ChatAnswer:
+    answer = reply.routed
     return ChatAnswer(
         answer=answer.text,
         citations=[] if prepared.abstains else citations_for(answer.text, prepared.hits),
@@ -197,6 +251,9 @@ def result(prepared: Prepared, answer: RoutedAnswer) -> ChatAnswer:
         ),
         latency_ms=round((time.monotonic() - prepared.started) * 1000, 2),
         abstained=prepared.abstains,
+        grounded=answer.grounding.grounded,
+        unsupported=list(answer.grounding.unsupported),
+        extractive_reason=reply.quoted_because,
     )
 
 

@@ -4,9 +4,11 @@ Before the first token the router fails over invisibly, and heartbeats keep prox
 the connection; when every model fails before it, the quoted passages come as one piece (when chat
 quotes them); after it, a failure ends the stream with one `Failed` item holding a problem object,
 never a silent stop. The exchange is stored (by `store`) only once the answer is whole.
+Quotes given without asking a model come as one piece too. The built-in model's text is held back
+until its answer is checked (it may be replaced by quotes), with heartbeats meanwhile.
 The REST events are `meta` (session id, every passage given to the model), `token`, then `done`
-(model used, usage, the passages the answer cites) or `error` (a problem object); the
-OpenAI-compatible endpoint encodes the same items as its chunks.
+(model used, usage, the passages the answer cites, whether it is grounded) or `error` (a problem
+object); the OpenAI-compatible endpoint encodes the same items as its chunks.
 """
 
 from __future__ import annotations
@@ -21,15 +23,28 @@ import structlog
 from fastapi.sse import format_sse_event
 
 from purpose_agent.chat import service
+from purpose_agent.chat.answering import Reply, holds_back, replaced
 from purpose_agent.chat.errors import NoModelAnswered
+from purpose_agent.chat.extractive import ExtractiveReason
 from purpose_agent.chat.schemas import ChatAnswer
 from purpose_agent.chat.service import ChatDeps, Prepared
 from purpose_agent.kit.problems import problem_body
-from purpose_agent.llm.router import Finished, Heartbeat, RoutedAnswer, StreamFailed, Token
+from purpose_agent.llm.router import Finished, Heartbeat, StreamFailed, Token
 
 log = structlog.get_logger("purpose_agent.chat")
 
 HEARTBEAT = b": heartbeat\n\n"
+# What the `done` event tells of the answer, beside the session id.
+DONE_FIELDS = {
+    "model_used",
+    "usage",
+    "citations",
+    "latency_ms",
+    "abstained",
+    "grounded",
+    "unsupported",
+    "extractive_reason",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,32 +79,54 @@ async def answer_stream(
     store: Callable[[ChatAnswer], Awaitable[None]] | None = None,
 ) -> AsyncIterator[StreamItem]:
     """The items of one streamed answer, ending with `Completed` or `Failed`."""
-    answer: RoutedAnswer | None = None
-    if prepared.request is None:
-        answer = await service.complete(deps, prepared, request_id)
-        yield TextPiece(answer.text)
+    reply: Reply | None = None
+    chain = prepared.answering_chain(deps)
+    if prepared.request is None or (not chain and prepared.passages):
+        reply = await service.complete(deps, prepared, request_id)
+        yield TextPiece(reply.routed.text)
     else:
         quotes = prepared.quotes_on_failure(deps)
         started = time.monotonic()
         events = deps.router.stream(
-            prepared.request, request_id=request_id, chain=prepared.chain, has_fallback=quotes
+            prepared.request,
+            request_id=request_id,
+            chain=chain or prepared.chain,  # empty: asked as before, to fail as before
+            has_fallback=quotes,
+            check=prepared.check(deps),
         )
+        held: list[str] = []  # the built-in model's text, shown once its answer is checked
+        alive = time.monotonic()
         async for event in events:
             if isinstance(event, Heartbeat):
                 yield KeepAlive()
+            elif isinstance(event, Token) and holds_back(event.provider):
+                held.append(event.text)
+                if time.monotonic() - alive >= deps.router.policy.heartbeat_seconds:
+                    alive = time.monotonic()
+                    yield KeepAlive()  # the router sends none once tokens flow
             elif isinstance(event, Token):
                 yield TextPiece(event.text)
             elif isinstance(event, Finished):
-                answer = event.answer
+                reply = Reply(event.answer)
+                if replaced(event.answer):
+                    reason = ExtractiveReason.ungrounded
+                    reply = await service.replace_answer(deps, prepared, reason, event.answer)
+                if held:
+                    yield TextPiece(reply.routed.text)
             elif isinstance(event, StreamFailed):
                 if event.reason is None and quotes:  # every model failed before its first token
-                    answer = service.quote_passages(deps, prepared, event.attempts, request_id, started)
-                    yield TextPiece(answer.text)
+                    reply = await service.quote_passages(deps, prepared, event.attempts, request_id, started)
+                    yield TextPiece(reply.routed.text)
+                    continue
+                if held and quotes:  # cut, but nothing of it was shown: quotes can take its place
+                    reason = ExtractiveReason.models_failed
+                    reply = await service.replace_answer(deps, prepared, reason)
+                    yield TextPiece(reply.routed.text)
                     continue
                 yield Failed(_failure(event, instance, request_id))
                 return
-    assert answer is not None
-    result = service.result(prepared, answer)
+    assert reply is not None
+    result = service.result(prepared, reply)
     if store is not None:
         try:
             await store(result)
@@ -124,9 +161,7 @@ async def rest_events(prepared: Prepared, items: AsyncIterator[StreamItem]) -> A
         elif isinstance(item, Failed):
             yield sse("error", item.problem)
         else:
-            done = item.answer.model_dump(
-                mode="json", include={"model_used", "usage", "citations", "latency_ms", "abstained"}
-            )
+            done = item.answer.model_dump(mode="json", include=DONE_FIELDS)
             yield sse("done", done | {"session_id": str(prepared.session_id)})
 
 

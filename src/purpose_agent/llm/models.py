@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, DateTime, Float, Integer, String, func
+from sqlalchemy import BigInteger, Boolean, DateTime, Float, Integer, String, func
 from sqlalchemy.orm import Mapped, mapped_column
 
 from purpose_agent.db.base import Base
@@ -42,3 +42,7 @@ class UsageRecord(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     latency_ms: Mapped[float] = mapped_column(Float)
     failed_attempts: Mapped[int] = mapped_column(Integer)
+    # Whether the answer was supported by the passages it was given, and how many of its sentences
+    # were not; None when it was not checked (no answer, an abstention, a persona without retrieval).
+    grounded: Mapped[bool | None] = mapped_column(Boolean)
+    unsupported_sentences: Mapped[int | None] = mapped_column(Integer)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from purpose_agent.kit.background import BackgroundLoop
 from purpose_agent.llm.errors import Attempt
 from purpose_agent.llm.models import FailoverEvent, UsageRecord
-from purpose_agent.llm.types import Usage
+from purpose_agent.llm.types import Grounding, Usage
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -34,6 +34,7 @@ class RouteRecord:
     usage: Usage
     cost_usd: float | None
     latency_ms: float
+    grounding: Grounding = field(default_factory=Grounding)
 
 
 class RouteRecorder(Protocol):
@@ -51,6 +52,8 @@ def log_route(record: RouteRecord) -> None:
         completion_tokens=record.usage.completion_tokens,
         cost_usd=record.cost_usd,
         latency_ms=record.latency_ms,
+        grounded=record.grounding.grounded,
+        unsupported=list(record.grounding.unsupported),
         failovers=[
             {"provider": a.provider, "reason": a.reason.value, "latency_ms": a.latency_ms}
             for a in record.attempts
@@ -85,6 +88,10 @@ def usage_row(record: RouteRecord) -> dict[str, object]:
         "cost_usd": record.cost_usd,
         "latency_ms": record.latency_ms,
         "failed_attempts": len(record.attempts),
+        "grounded": record.grounding.grounded,
+        "unsupported_sentences": (
+            len(record.grounding.unsupported) if record.grounding.grounded is not None else None
+        ),
     }
 
 

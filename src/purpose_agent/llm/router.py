@@ -10,6 +10,9 @@ answers anyway says so up front (`has_fallback`) and records its own answer in t
 Streams fail over the same way until the first token has left. After that the answer cannot be
 taken back, so a failure ends the stream with one typed `StreamFailed` event, never silently.
 While the first token is awaited, `Heartbeat` events let the caller keep its connection alive.
+
+A caller may have each answer checked before its route is recorded (`check`: whether the answer is
+supported by the context it was given), so that the usage record says what the check found.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 
@@ -27,7 +30,7 @@ from purpose_agent.llm.errors import AllProvidersFailed, Attempt, FailureReason,
 from purpose_agent.llm.pricing import PriceTable
 from purpose_agent.llm.providers.base import Provider
 from purpose_agent.llm.recorder import RouteRecord, RouteRecorder
-from purpose_agent.llm.types import ChatRequest, StreamEnd, StreamPart, TextDelta, Usage
+from purpose_agent.llm.types import ChatRequest, Grounding, StreamEnd, StreamPart, TextDelta, Usage
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -46,6 +49,8 @@ class RoutedAnswer:
     model_used: str
     attempts: tuple[Attempt, ...]
     cost_usd: float | None = None
+    # What the caller's `check` found; unchecked (grounded None) when it gave none.
+    grounding: Grounding = field(default_factory=Grounding)
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,7 @@ class Heartbeat:
 @dataclass(frozen=True, slots=True)
 class Token:
     text: str
+    provider: str  # who writes it: a caller may hold back a provider's text until it is checked
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +80,8 @@ class StreamFailed:
 
 RouterEvent = Heartbeat | Token | Finished | StreamFailed
 Sleep = Callable[[float], Awaitable[None]]
+# Checks a whole answer's text (is it supported by its context?); it never raises.
+AnswerCheck = Callable[[str], Awaitable[Grounding]]
 
 
 class _Clock:
@@ -156,11 +164,13 @@ class LLMRouter:
         request_id: str = "",
         chain: Sequence[str] | None = None,
         has_fallback: bool = False,
+        check: AnswerCheck | None = None,
     ) -> RoutedAnswer:
         """The first successful answer along the chain, or `AllProvidersFailed`.
 
         `has_fallback`: the caller answers by itself when every provider fails, and records that answer
         with `record_fallback`; the failure is then not recorded here, so the request has one route.
+        `check`: run on the answer before its route is recorded; its finding is the answer's `grounding`.
         """
         route = _Route(self, request, request_id, chain)
         while (call := await route.next_call()) is not None:
@@ -173,8 +183,7 @@ class LLMRouter:
                 error = failure
             else:
                 answer = await route.answered(call, completion.text, completion.usage)
-                route.record(answer)
-                return answer
+                return await route.checked(answer, check)
             await route.failed(call, error)
         if not has_fallback:
             route.record(None)
@@ -187,11 +196,13 @@ class LLMRouter:
         request_id: str = "",
         chain: Sequence[str] | None = None,
         has_fallback: bool = False,
+        check: AnswerCheck | None = None,
     ) -> AsyncIterator[RouterEvent]:
         """Events of one streamed answer: heartbeats, tokens, then `Finished` or `StreamFailed`.
 
         `has_fallback` as for `complete`: it concerns only the failure of every provider before any
         token (`StreamFailed` without a reason); a stream cut after its first token is always recorded.
+        `check` as for `complete`, on the whole answer before `Finished`.
         """
         route = _Route(self, request, request_id, chain)
         while (call := await route.next_call()) is not None:
@@ -199,7 +210,7 @@ class LLMRouter:
             texts: list[str] = []
             ends: list[StreamEnd] = []
             try:
-                async for event in self._relay(parts, texts, ends, route.clock):
+                async for event in self._relay(call.provider.name, parts, texts, ends, route.clock):
                     yield event
             except ProviderError as error:
                 if texts:  # the answer has begun: it cannot move to another provider now
@@ -213,22 +224,27 @@ class LLMRouter:
             finally:
                 await _close(parts)
             answer = await route.answered(call, "".join(texts), ends[0].usage)
-            route.record(answer)
-            yield Finished(answer)
+            yield Finished(await route.checked(answer, check))
             return
         if not has_fallback:
             route.record(None)
         yield StreamFailed(None, str(AllProvidersFailed(route.attempts)), tuple(route.attempts))
 
     def record_fallback(self, request_id: str, answer: RoutedAnswer, started: float) -> None:
-        """Record the caller's own answer to a request every provider failed (see `has_fallback`).
+        """Record the caller's own answer to a request every provider failed (see `has_fallback`), or
+        that it answered without asking any.
 
         `started` is when the request was routed, by `time.monotonic()`.
         """
         self._record(request_id, answer, started, answer.attempts)
 
     async def _relay(
-        self, parts: AsyncIterator[StreamPart], texts: list[str], ends: list[StreamEnd], clock: _Clock
+        self,
+        provider: str,
+        parts: AsyncIterator[StreamPart],
+        texts: list[str],
+        ends: list[StreamEnd],
+        clock: _Clock,
     ) -> AsyncIterator[RouterEvent]:
         """Forward a provider's parts as events, with heartbeats until the first token and a deadline."""
         while True:
@@ -255,7 +271,7 @@ class LLMRouter:
                 ) from None
             if isinstance(part, TextDelta):
                 texts.append(part.text)
-                yield Token(part.text)
+                yield Token(part.text, provider)
             else:
                 ends.append(part)
                 return
@@ -272,6 +288,7 @@ class LLMRouter:
             usage=answer.usage if answer else Usage(),
             cost_usd=answer.cost_usd if answer else None,
             latency_ms=_elapsed_ms(started),
+            grounding=answer.grounding if answer else Grounding(),
         )
         self.recorder.submit(record)
 
@@ -358,6 +375,17 @@ class _Route:
     def record(self, answer: RoutedAnswer | None) -> None:
         """Record the route: its failed attempts and who answered (None: nobody)."""
         self.router._record(self.request_id, answer, self.clock.started, self.attempts)
+
+    async def checked(self, answer: RoutedAnswer, check: AnswerCheck | None) -> RoutedAnswer:
+        """The answer with what `check` found, its route recorded with it; recorded unchecked when the
+        caller leaves during the check, so that a request never goes without its route."""
+        checked = answer
+        try:
+            if check is not None:
+                checked = replace(answer, grounding=await check(answer.text))
+        finally:
+            self.record(checked)
+        return checked
 
     async def _gate(self, provider: Provider, model: str) -> bool:
         """True when a call may go out now; else the reason it may not is recorded as an attempt."""

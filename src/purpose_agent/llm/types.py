@@ -53,3 +53,12 @@ class StreamEnd:
 
 
 StreamPart = TextDelta | StreamEnd
+
+
+@dataclass(frozen=True, slots=True)
+class Grounding:
+    """Whether an answer is supported by the context it was given: the sentences found unsupported,
+    and `grounded` None when it was not checked (no context to check against)."""
+
+    grounded: bool | None = None
+    unsupported: tuple[str, ...] = ()

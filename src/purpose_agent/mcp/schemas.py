@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from purpose_agent.chat.extractive import ExtractiveReason
 from purpose_agent.chat.schemas import ChatUsage, Citation
 from purpose_agent.personas.schemas import AgentRead
 
@@ -15,12 +16,20 @@ class AskAgentResult(BaseModel):
     answer: str
     citations: list[Citation] = Field(description="The passages the answer cites as [n].")
     model_used: str = Field(
-        description='provider/model that answered; "extractive" (no model reachable: passages quoted); '
-        '"none" (the knowledge holds nothing on the question, no model was asked).'
+        description='provider/model that answered; "extractive" (sentences of the passages quoted, see '
+        'extractive_reason); "none" (the knowledge holds nothing on the question, no model was asked).'
     )
     session_id: uuid.UUID = Field(description="Send it with the next question to continue the conversation.")
     usage: ChatUsage
     abstained: bool = Field(description="True when the agent said it does not know.")
+    grounded: bool | None = Field(
+        description="Whether the passages support every statement of the answer; null when not checked."
+    )
+    unsupported: list[str] = Field(description="The answer's sentences the passages do not support.")
+    extractive_reason: ExtractiveReason | None = Field(
+        description='Why the passages were quoted: "default" (no remote model configured), '
+        '"models_failed", or "ungrounded" (the built-in model\'s answer was not supported by them).'
+    )
 
 
 class KnowledgeHit(BaseModel):

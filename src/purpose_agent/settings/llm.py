@@ -43,8 +43,13 @@ class LlmSettings(BaseModel):
     breaker_window_seconds: Annotated[float, Field(gt=0, le=3600)] = 60.0
     breaker_cooldown_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
     extractive_fallback: bool = True
-    """When every model fails, answer with the best retrieved passages and their citations (model_used
-    "extractive"); false: a 503 problem listing each attempt."""
+    """When every model fails, answer by quoting the retrieved sentences that answer the question, with
+    their citations (model_used "extractive"); false: a 503 problem listing each attempt."""
+    local_answers: bool = False
+    """Let the built-in local model (SmolLM2-135M) answer questions from the knowledge. Off: without a
+    remote provider, the sentences of the passages that answer the question are quoted (model_used
+    "extractive", well under a second). On: it answers, at most LOCAL_MAX_TOKENS tokens, and an answer
+    the passages do not support is replaced by those quotes. Personas without retrieval always use it."""
     prices: dict[str, tuple[float, float]] = Field(default_factory=dict)
     """Prices for the usage records' cost estimate, US dollars per million prompt and completion tokens,
     merged over the built-in table, e.g. {"openai/gpt-4o-mini": [0.15, 0.6]}"""

@@ -49,7 +49,8 @@ class ProviderSettings(EnvironmentSettings):
     the next is refused at once (the router moves on, or a 503 problem)."""
     max_tokens: Annotated[int, Field(ge=16, le=32_000)] = 256
     """The built-in local provider only: it writes at most this many tokens per answer, whatever a persona
-    or a request asks (a tiny model repeats itself when let run; 256 tokens take 5 to 10 s on 2 cores)."""
+    or a request asks (a tiny model repeats itself when let run; 256 tokens take about 5 s on 2 idle
+    cores, 12 s with one busy)."""
 
 
 def read_provider_settings(
