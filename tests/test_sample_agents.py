@@ -1,9 +1,10 @@
 """The sample agents as a new user meets them: `up` with the shipped personas and knowledge, no keys.
 
-With no provider key, the chain is the built-in local model alone. Its text is never asserted (it is
-a tiny model); what is asserted is the shape a client gets: an answer, citations into the sample
-knowledge, `model_used` naming the local model, over REST, streaming and the official OpenAI client.
-The personas are the shipped ones with `max_tokens` lowered, so the tiny model's answers stay short.
+With no provider key, the chain is the built-in local model alone, and a question with passages is
+answered by quoting them (the model only with LLM_LOCAL_ANSWERS=true). What is asserted is the shape a
+client gets: an answer, citations into the sample knowledge, `model_used` "extractive", over REST,
+streaming and the official OpenAI client. The personas are the shipped ones with `max_tokens` lowered,
+so that a model answer, were one asked for, would stay short.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def short_personas(folder: Path) -> Path:
     return path
 
 
-def test_the_four_sample_agents_answer_from_their_knowledge_with_the_built_in_model(
+def test_the_four_sample_agents_answer_from_their_knowledge_with_no_key(
     service: Service, tmp_path: Path
 ) -> None:
     service.env.update(
@@ -71,7 +72,7 @@ def test_the_four_sample_agents_answer_from_their_knowledge_with_the_built_in_mo
         )
         assert response.status_code == 200, response.text
         body = response.json()
-        assert body["model_used"] == "local/smollm2-135m-instruct", agent
+        assert body["model_used"] == "extractive", agent
         assert body["answer"].strip()
         assert body["citations"], f"{agent} answers from its knowledge"
         sources = {
@@ -109,6 +110,6 @@ def test_the_four_sample_agents_answer_from_their_knowledge_with_the_built_in_mo
     )
     assert completion.choices[0].message.content
     extra = completion.model_extra or {}
-    assert extra["model_used"] == "local/smollm2-135m-instruct"
+    assert extra["model_used"] == "extractive"
     assert extra["citations"]
     client.close()
