@@ -99,6 +99,12 @@ async def test_with_the_embedder_down_the_question_s_words_still_choose(embedder
     assert (answer.model_used, answer.grounding.grounded) == ("extractive", True)
 
 
+async def test_a_passage_with_no_sentence_to_quote_is_quoted_whole(embedder: LocalEmbedder) -> None:
+    code = Passage(1, '{\n  "status": 413,\n  "title": "Payload Too Large"\n}', "example.json")
+    answer = await extractive_answer("Show the 413 body", [code], embedder, ExtractiveReason.default)
+    assert '"{ "status": 413, "title": "Payload Too Large" }" [1]' in answer.text
+
+
 def test_a_passage_is_cut_into_sentences_list_items_and_table_rows_but_not_headings_or_code() -> None:
     text = (
         "Statuses\n\nA document moves through statuses. It ends ready or failed.\n\n"

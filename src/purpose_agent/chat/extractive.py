@@ -100,7 +100,10 @@ async def choose_quotes(
     candidates = [
         (rank, passage, position, sentence)
         for rank, passage in enumerate(passages)
-        for position, sentence in enumerate(passage_sentences(passage.text, headings(passage)))
+        # A passage with no sentence (all code, a lone heading) is a quote of its own.
+        for position, sentence in enumerate(
+            passage_sentences(passage.text, headings(passage)) or [" ".join(passage.text.split())]
+        )
     ]
     if not candidates:
         return []
