@@ -37,6 +37,7 @@ import structlog
 
 from purpose_agent.chat.passages import Passage, headings
 from purpose_agent.chat.sentences import passage_sentences
+from purpose_agent.chat.similarity import cosines
 from purpose_agent.chat.terms import content_words
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.llm.errors import Attempt
@@ -155,8 +156,7 @@ async def _similarities(question: str, sentences: list[str], embedder: Embedder)
         # Quoting is the answer of last resort: with the embedder busy or down, words alone choose.
         log.warning("extraction_without_embeddings", exc_info=True)
         return [0.0] * len(sentences)
-    asked = vectors[0]
-    return [sum(a * b for a, b in zip(asked, vector, strict=True)) for vector in vectors[1:]]
+    return cosines(vectors[:1], vectors[1:])[0]
 
 
 def _share(asked: set[str], words: set[str]) -> float:

@@ -36,6 +36,7 @@ import structlog
 
 from purpose_agent.chat.passages import Passage, headings
 from purpose_agent.chat.sentences import answer_sentences, passage_sentences
+from purpose_agent.chat.similarity import cosines
 from purpose_agent.chat.terms import content_words, coverage, specific_terms
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.llm.types import Grounding
@@ -105,8 +106,8 @@ async def assess(
     wording = " ".join(f"{passage.heading or ''}\n{passage.text}" for passage in passages)
     words, terms, lowered = content_words(wording), specific_terms(wording), wording.lower()
     supports = []
-    for claim, vector in zip(stated, claim_vectors, strict=True):
-        similarity = max(sum(a * b for a, b in zip(vector, source, strict=True)) for source in source_vectors)
+    for claim, similarities in zip(stated, cosines(claim_vectors, source_vectors), strict=True):
+        similarity = max(similarities)
         lexical = coverage(content_words(claim), words)
         missing = tuple(
             sorted(
