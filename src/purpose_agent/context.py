@@ -108,9 +108,13 @@ async def open_context(
     embedder_threads: int = API_EMBEDDER_THREADS,
     rate_limiter: RateLimiter | None = None,
     current: Callable[[], AppContext] | None = None,
+    authenticates: bool = True,
 ) -> AsyncIterator[AppContext]:
     """Build the context (`engine`: one the caller already holds and keeps), yield it, then close it
     (with the rate limiter, whether built here or handed in).
+
+    `authenticates`: the process checks callers (the API, MCP over stdio), so it listens for revoked
+    keys and changed personas; a worker does not, and keeps no connection open for it.
 
     `current` names where the context is read at a tool call (the app's installed one, which a test may
     swap); by default the context built here."""
@@ -138,7 +142,8 @@ async def open_context(
         *change_handlers(authenticator, profiles),
         connect_timeout=settings.database.connect_timeout_seconds,
     )
-    changes.start()
+    if authenticates:
+        changes.start()
     rate_limiter = rate_limiter or rate_limiter_from(settings)
     if not rate_limiter.shared:
         log.warning("rate_limits_in_memory", detail="per process only; set REDIS_URL to share them")

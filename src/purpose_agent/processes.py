@@ -41,7 +41,9 @@ class DocumentResult:
 @asynccontextmanager
 async def _resources(settings: Settings) -> AsyncIterator[tuple[async_sessionmaker[AsyncSession], Embedder]]:
     # The application context, as the API's, but with an embedder that uses two threads per batch.
-    async with open_context(settings, embedder_threads=WORKER_EMBEDDER_THREADS) as context:
+    async with open_context(
+        settings, embedder_threads=WORKER_EMBEDDER_THREADS, authenticates=False
+    ) as context:
         yield context.sessionmaker, context.embedder
 
 
