@@ -98,7 +98,9 @@ async def test_a_follow_up_is_sent_with_the_previous_exchange(
         ("user", "And what do I need to claim it?"),
         ("assistant", "Keep the receipt [1]."),
     ]
-    assert history["messages"][1]["details"]["model_used"] == "openai/gpt-4o"
+    details = history["messages"][1]["details"]
+    assert details["model_used"] == "openai/gpt-4o"
+    assert (details["grounded"], details["unsupported"], details["extractive_reason"]) == (True, [], None)
 
 
 async def test_a_question_outside_the_knowledge_abstains_without_calling_any_provider(

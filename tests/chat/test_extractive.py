@@ -87,6 +87,22 @@ async def test_a_sentence_in_two_overlapping_passages_is_quoted_once_and_quotes_
     assert all(len(piece) <= MAX_QUOTE_CHARS + 2 for piece in text.split('"')), "each quote is cut"
 
 
+async def test_a_follow_up_quotes_what_it_asks_in_the_section_of_the_question_it_follows(
+    embedder: LocalEmbedder,
+) -> None:
+    text = NOT_FOUND.text + "\n\nTo fix it, check the id in GET /api/documents."
+    missing = Passage(1, text, NOT_FOUND.source, heading=NOT_FOUND.heading)
+    fix = "To fix it, send less: shorten the question or split the file into smaller documents."
+
+    followed = await choose_quotes(
+        "How do I fix it?", [missing, TOO_LARGE], embedder, follows="What does a 413 error mean?"
+    )
+    alone = await choose_quotes("How do I fix it?", [missing, TOO_LARGE], embedder)
+
+    assert followed[0].text == fix, "the fix under the 413 heading, not the 404's, nor the 413's meaning"
+    assert alone[0].text != fix, "without the question it follows, the better-ranked passage's fix wins"
+
+
 async def test_with_the_embedder_down_the_question_s_words_still_choose(embedder: LocalEmbedder) -> None:
     answer = await extractive_answer(
         "What is the limit for chat questions?",
@@ -208,6 +224,12 @@ async def test_a_stream_with_every_model_down_sends_the_quotes_as_one_token_then
     assert done["citations"], "the quoted passages are cited"
     history = (await client_of_request.get(f"/api/sessions/{done['session_id']}")).json()
     assert [m["content"] for m in history["messages"]] == [WARRANTY, quoted]
+    stored = history["messages"][1]["details"]
+    assert (stored["model_used"], stored["extractive_reason"], stored["grounded"]) == (
+        "extractive",
+        "models_failed",
+        True,
+    )
     assert await recorded(app, engine, request_id) == EXTRACTIVE_ROUTE
 
 

@@ -96,8 +96,15 @@ async def choose_quotes(
     passages: Sequence[Passage],
     embedder: Embedder,
     policy: ExtractionPolicy = ExtractionPolicy(),
+    *,
+    follows: str = "",
 ) -> list[Quote]:
-    """The sentences of `passages` that answer `question` best, in the order they are to be quoted."""
+    """The sentences of `passages` that answer `question` best, in the order they are to be quoted.
+
+    `follows`: the question it follows in its conversation, which names what "it" is. Its words count
+    in the headings only: "How do I fix it?" after "What does a 413 mean?" quotes the fix under the
+    heading "413 …" rather than another section's fix, or the 413's meaning again (which joining the
+    two questions for the similarity did)."""
     candidates = [
         (rank, passage, position, sentence)
         for rank, passage in enumerate(passages)
@@ -110,6 +117,7 @@ async def choose_quotes(
         return []
     similarities = await _similarities(question, [sentence for *_, sentence in candidates], embedder)
     asked = content_words(question)
+    topic = asked | content_words(follows)
     scored = [
         Quote(
             passage,
@@ -117,7 +125,7 @@ async def choose_quotes(
             sentence,
             similarity
             + policy.lexical_weight * _share(asked, content_words(sentence))
-            + policy.heading_weight * _share(asked, content_words(" ".join(headings(passage)[-1:])))
+            + policy.heading_weight * _share(topic, content_words(" ".join(headings(passage)[-1:])))
             - policy.rank_penalty * rank,
         )
         for (rank, passage, position, sentence), similarity in zip(candidates, similarities, strict=True)
@@ -142,10 +150,13 @@ async def extractive_answer(
     embedder: Embedder,
     reason: ExtractiveReason,
     attempts: Sequence[Attempt] = (),
+    *,
+    follows: str = "",
 ) -> RoutedAnswer:
-    """The quoted answer, free, after the failed `attempts` if any. Every sentence but the lead-in is
-    quoted verbatim from its passage, so it is grounded by construction."""
-    text = compose(await choose_quotes(question, passages, embedder), reason)
+    """The quoted answer, free, after the failed `attempts` if any (`follows` as for `choose_quotes`).
+    Every sentence but the lead-in is quoted verbatim from its passage, so it is grounded by
+    construction."""
+    text = compose(await choose_quotes(question, passages, embedder, follows=follows), reason)
     return RoutedAnswer(text, Usage(), EXTRACTIVE_MODEL, tuple(attempts), 0.0, Grounding(grounded=True))
 
 

@@ -69,7 +69,11 @@ class MessageRead(BaseModel):
     content: str
     created_at: datetime
     details: dict[str, Any] | None = Field(
-        default=None, description="For answers: citations, model_used and usage."
+        default=None,
+        description=(
+            "For answers: citations, model_used, usage, grounded, unsupported and extractive_reason, "
+            "as the answer reported them (answers stored before a field existed lack it)."
+        ),
     )
 
 

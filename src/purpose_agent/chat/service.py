@@ -51,6 +51,8 @@ ABSTENTION = (
 )
 ABSTAINED_MODEL = "none"
 SNIPPET_CHARS = 300
+# What a session's history keeps of each answer besides its text: what a reader of it needs to trust it.
+STORED_DETAILS = {"citations", "model_used", "usage", "grounded", "unsupported", "extractive_reason"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ class Prepared:
     persona: AgentProfile
     principal: Principal
     question: str
+    # The question this one follows in its conversation ("" for the first): what a follow-up refers to.
+    follows: str
     session_id: uuid.UUID
     hits: list[SearchHit]
     passages: list[Passage]
@@ -136,9 +140,10 @@ async def prepare(
     persona = await find_persona(sessionmaker, deps, agent_id)
     if history is None:
         history = await _stored_history(sessionmaker, principal, agent_id, session_id, now)
+    follows = history[-1].question if history else ""
     hits = []
     if persona.retrieval:
-        hits = await _retrieve(sessionmaker, deps.embedder, persona, question, history)
+        hits = await _retrieve(sessionmaker, deps.embedder, persona, search_focus(question, follows))
     passages = [_passage(number, hit) for number, hit in enumerate(hits, 1)]
     request = None
     if hits or not persona.retrieval:
@@ -166,7 +171,9 @@ async def prepare(
             max_tokens=persona.max_tokens if max_tokens is None else max_tokens,
             model=persona.llm_model,
         )
-    return Prepared(persona, principal, question, session_id or uuid.uuid4(), hits, passages, request)
+    return Prepared(
+        persona, principal, question, follows, session_id or uuid.uuid4(), hits, passages, request
+    )
 
 
 async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> Reply:
@@ -208,7 +215,9 @@ async def quote_passages(
 ) -> Reply:
     """The passages quoted in place of any model's answer, recorded as the request's route (as the
     router records an answer); `started` is when the router was asked, by `time.monotonic()`."""
-    answer = await extractive_answer(prepared.question, prepared.passages, deps.embedder, reason, attempts)
+    answer = await extractive_answer(
+        prepared.question, prepared.passages, deps.embedder, reason, attempts, follows=prepared.follows
+    )
     deps.router.record_fallback(request_id, answer, started)
     return Reply(answer, reason)
 
@@ -225,7 +234,9 @@ async def replace_answer(
             model_used=answer.model_used,
             unsupported=list(answer.grounding.unsupported),
         )
-    quoted = await extractive_answer(prepared.question, prepared.passages, deps.embedder, reason)
+    quoted = await extractive_answer(
+        prepared.question, prepared.passages, deps.embedder, reason, follows=prepared.follows
+    )
     return Reply(quoted, reason)
 
 
@@ -266,7 +277,7 @@ async def remember(
 ) -> None:
     """Phase 3: store the exchange in its session (made on the first exchange), in one short transaction."""
     count = deps.embedder.count_tokens
-    details: dict[str, Any] = answer.model_dump(mode="json", include={"citations", "model_used", "usage"})
+    details: dict[str, Any] = answer.model_dump(mode="json", include=STORED_DETAILS)
     async with sessionmaker() as session, session.begin():
         stored = await sessions.record_exchange(
             session,
@@ -317,16 +328,15 @@ async def _stored_history(
         return await sessions.turns(session, session_id)
 
 
+def search_focus(question: str, follows: str) -> str:
+    """What a question is searched for: a follow-up ("and how long does it take?") often names nothing
+    itself, so the question it follows comes first to give it what it refers to."""
+    return f"{follows}\n{question}" if follows else question
+
+
 async def _retrieve(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    embedder: Embedder,
-    persona: AgentProfile,
-    question: str,
-    history: Sequence[Turn],
+    sessionmaker: async_sessionmaker[AsyncSession], embedder: Embedder, persona: AgentProfile, query: str
 ) -> list[SearchHit]:
-    # A follow-up ("and how long does it take?") often names nothing itself: the previous question
-    # gives the search what it refers to.
-    query = f"{history[-1].question}\n{question}" if history else question
     # Embedded before the search's transaction begins: no connection waits on the model.
     [embedding] = await embedder.embed([query])
     assert persona.knowledge_category is not None  # a persona that retrieves has one (a table constraint)
