@@ -21,6 +21,7 @@ run: install
 	@$(BIN)/purpose-agent up
 
 test: install
+	@bash scripts/install-test-tools.sh
 	@bash scripts/with-test-services.sh bash scripts/check.sh
 
 lint: install
