@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -21,11 +22,13 @@ from purpose_agent.composition import rate_limit_policy, rate_limiter_from
 from purpose_agent.context import open_context
 from purpose_agent.db.errors import install_database_problem_handlers
 from purpose_agent.health.endpoints import router as health_router
+from purpose_agent.health.scrape import router as scrape_router
 from purpose_agent.kit.app_context import install_context, installed_context
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
 from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
+from purpose_agent.kit.metrics import publish_build_info
 from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
@@ -47,6 +50,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     """The API, configured by `settings`; `engine` lets a caller share one it already holds."""
     # Built now, for the middleware; it connects on first use and closes with the context.
     rate_limiter = rate_limiter_from(settings)
+    publish_build_info(__version__)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +63,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
                 async with context.mcp_sessions.run():
                     yield
             finally:
+                # With several API processes, this one's in-flight gauge must not outlive it.
+                context.metrics.forget_process(os.getpid())
                 log.info("stopped")
 
     app = FastAPI(
@@ -73,6 +79,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     install_database_problem_handlers(app)
     install_offline_docs(app, title=TITLE)
     app.include_router(health_router)
+    app.include_router(scrape_router)
     app.include_router(knowledge_router)
     app.include_router(jobs_router)
     app.include_router(auth_router)

@@ -24,7 +24,8 @@ from purpose_agent.kit.client_address import ProxyHeader
 from purpose_agent.kit.rate_limit import RateLimiter
 from purpose_agent.settings import SettingsError, load_settings
 from tests.app_context import context
-from tests.kit.conftest import CHEAP_ROUTE, Start, assert_refused, client_of
+from tests.conftest import Start, client_of
+from tests.kit.conftest import CHEAP_ROUTE, assert_refused
 from tests.ports import free_port
 from tests.test_cli import COMMAND, Service
 
