@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from httpx import AsyncClient, Response
+from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
@@ -54,3 +55,9 @@ async def scrape(client: AsyncClient) -> Scrape:
 def moved(before: Scrape, after: Scrape, name: str, **labels: str) -> float:
     """How much the matching samples grew between two scrapes."""
     return after.value(name, **labels) - before.value(name, **labels)
+
+
+def recorded(name: str, **labels: str) -> float:
+    """A sample of this process's own registry (0 when absent): for what no scrape of the API shows,
+    the worker's families, recorded here by a test that runs the worker's code in-process."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0

@@ -7,9 +7,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import BaseRoute
 
 from purpose_agent import __version__
 from purpose_agent.audit.endpoints import audit_router
@@ -28,6 +29,7 @@ from purpose_agent.kit.body_limit import BodyLimitMiddleware
 from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
+from purpose_agent.kit.http_metrics import HttpMetrics
 from purpose_agent.kit.metrics import publish_build_info
 from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
 from purpose_agent.kit.request_context import RequestContextMiddleware
@@ -78,16 +80,20 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     install_problem_handlers(app)
     install_database_problem_handlers(app)
     install_offline_docs(app, title=TITLE)
-    app.include_router(health_router)
-    app.include_router(scrape_router)
-    app.include_router(knowledge_router)
-    app.include_router(jobs_router)
-    app.include_router(auth_router)
-    app.include_router(audit_router(Depends(require_role(Role.admin))))
-    app.include_router(personas_router)
-    app.include_router(chat_router)
-    app.include_router(openai_router)
-    app.include_router(mcp_router)
+    routers = [
+        health_router,
+        scrape_router,
+        knowledge_router,
+        jobs_router,
+        auth_router,
+        audit_router(Depends(require_role(Role.admin))),
+        personas_router,
+        chat_router,
+        openai_router,
+        mcp_router,
+    ]
+    for router in routers:
+        app.include_router(router)
     # Innermost: a client that leaves stops its chat's model call (streams stop by themselves).
     app.add_middleware(CancelOnDisconnectMiddleware, paths=CANCELLABLE_PATHS)
     # Inside CORS and the security headers, so that a 429 carries them (browsers can read its
@@ -121,5 +127,12 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         # An upload may carry the largest document plus its multipart framing and form fields.
         per_path={UPLOAD_PATH: settings.knowledge.upload_max_bytes + MULTIPART_ALLOWANCE},
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(_every_route(app, routers)))
     return app
+
+
+def _every_route(app: FastAPI, routers: list[APIRouter]) -> list[BaseRoute]:
+    """The app's own routes (the docs, the OpenAPI document) and its routers': what a request refused
+    before routing is matched against for its metrics' route label."""
+    own = [route for route in app.router.routes if hasattr(route, "path_format")]
+    return own + [route for router in routers for route in router.routes]

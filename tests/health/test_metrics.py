@@ -41,6 +41,7 @@ async def test_routes_are_labelled_by_their_template_and_unknown_paths_as_unmatc
     assert (await user_client.get(f"/api/sessions/{second}")).status_code == 404
     assert (await user_client.get(f"/no/such/{first}")).status_code == 404
     assert (await user_client.request("BREW", "/api/agents")).status_code == 405
+    assert (await user_client.get("/api/docs/assets/swagger-ui.css")).status_code == 200
     after = await scrape(user_client)
 
     requests = "purpose_agent_http_requests_total"
@@ -49,6 +50,8 @@ async def test_routes_are_labelled_by_their_template_and_unknown_paths_as_unmatc
     assert moved(before, after, requests, route="unmatched", method="GET", status="404") == 1
     assert moved(before, after, requests, route="/api/agents", method="other", status="405") == 1
     assert moved(before, after, "purpose_agent_http_request_duration_seconds_count", route=route) == 2
+    mount = "/api/docs/assets/{path}"
+    assert moved(before, after, requests, route=mount, method="GET", status="200") == 1
     routes = after.label_values(requests, "route")
     assert not any(str(first) in label or str(second) in label for label in routes)
     assert "/metrics" in routes

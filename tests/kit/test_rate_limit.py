@@ -26,6 +26,7 @@ from purpose_agent.settings import SettingsError, load_settings
 from tests.app_context import context
 from tests.conftest import Start, client_of
 from tests.kit.conftest import CHEAP_ROUTE, assert_refused
+from tests.metrics import moved, scrape
 from tests.ports import free_port
 from tests.test_cli import COMMAND, Service
 
@@ -351,3 +352,25 @@ def test_two_api_processes_sharing_redis_enforce_one_limit_together(migrated_ser
     finally:
         for process in processes:
             process.stop()
+
+
+async def test_refusals_are_counted_by_the_class_of_the_limit_and_keep_their_route(start: Start) -> None:
+    async with (
+        start(rate_limit_per_ip="2/minute", rate_limit_chat="1/minute") as app,
+        client_of(app) as client,
+    ):
+        async with client_of(app, "127.0.0.1") as local:
+            before = await scrape(local)
+        await client.post("/api/chat", json={})
+        assert_refused(await client.post("/api/chat", json={}), "for chat")
+        assert_refused(await client.get(CHEAP_ROUTE), "per IP address")
+        async with client_of(app, "127.0.0.1") as local:
+            after = await scrape(local)
+
+    refusals = "purpose_agent_rate_limit_refusals_total"
+    assert moved(before, after, refusals, **{"class": "chat"}) == 1
+    assert moved(before, after, refusals, **{"class": "default"}) == 1
+    # Refused before routing, yet counted under the route they were for, not as unmatched.
+    requests = "purpose_agent_http_requests_total"
+    assert moved(before, after, requests, route="/api/chat", method="POST", status="429") == 1
+    assert moved(before, after, requests, route=CHEAP_ROUTE, method="GET", status="429") == 1
