@@ -28,6 +28,7 @@ from purpose_agent.jobs.queue import libpq_url
 from purpose_agent.kit.metrics_exposition import recorded_pids
 from tests.metrics import Scrape, moved, scraped
 from tests.ports import free_port
+from tests.processes import wait_until_answers
 
 COMMAND = str(Path(sys.executable).with_name("purpose-agent"))
 
@@ -74,16 +75,7 @@ class Service:
                 stderr=sink,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output.read_text()
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"the service did not come up:\n{self.output.read_text()}")
+        wait_until_answers(self.process, f"{self.base_url}/health", self.output)
 
     def interrupt(self) -> int:
         """Ctrl-C, as a user would press it; returns the exit code."""
