@@ -315,6 +315,7 @@ async def test_a_worker_serves_its_job_metrics_on_its_own_port(
     assert (refused.status_code, refused.headers["content-type"]) == (403, "application/problem+json")
     assert refused.json()["type"] == "/problems/metrics-forbidden"
     assert worker_metrics(port, **forwarded, Authorization=f"Bearer {TOKEN}").has("purpose_agent_jobs")
+    assert httpx.get(f"http://127.0.0.1:{port}/jobs", timeout=5).status_code == 404, "metrics only"
 
 
 def test_a_worker_whose_metrics_port_is_taken_stops_with_one_line_naming_the_setting(
