@@ -385,7 +385,7 @@ class _Route:
     async def answered(self, call: _Call, text: str, usage: Usage) -> RoutedAnswer:
         """The answer of a successful call, its cost priced and its provider's breaker told."""
         await self.router.breakers.record_success(call.provider.name, self.router._now())
-        model_used = route_metrics.model_label(call.provider.name, call.model)
+        model_used = f"{call.provider.name}/{call.model}"
         cost = self.router.prices.cost(model_used, usage)
         route_metrics.attempt_answered(
             call.provider.name, model_used, time.monotonic() - call.started, usage, cost
@@ -394,7 +394,7 @@ class _Route:
 
     def first_token(self, call: _Call) -> None:
         """A stream's first token arrived."""
-        model_used = route_metrics.model_label(call.provider.name, call.model)
+        model_used = f"{call.provider.name}/{call.model}"
         route_metrics.first_token(call.provider.name, model_used, time.monotonic() - call.started)
 
     def exhausted(self) -> None:
