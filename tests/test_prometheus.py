@@ -98,6 +98,8 @@ def test_prometheus_scrapes_the_api_and_the_worker(
         "OPENAI_MODEL": "gpt-4o",
     }
     service.start()
+    worker_url = f"http://127.0.0.1:{service.worker_metrics_port}/metrics"
+    assert f"  metrics:   {service.base_url}/metrics (worker: {worker_url})" in service.output.read_text()
     key = {"X-API-Key": printed_admin_key(service.output.read_text())}
     gateway = {"id": "gateway", "name": "Gateway", "retrieval": False, "instructions": "Be terse."}
     created = httpx.post(f"{service.base_url}/api/personas", json=gateway, headers=key, timeout=10)

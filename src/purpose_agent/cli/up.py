@@ -51,6 +51,13 @@ def up() -> None:
         typer.echo(f"  API docs:  {base}/api/docs")
         typer.echo(f"  health:    {base}/health  and  {base}/health/ready")
         typer.echo(f"  worker:    pid {worker.pid}")
+        metrics = settings.metrics
+        worker_metrics = (
+            f" (worker: http://{metrics.worker_metrics_host}:{metrics.worker_metrics_port}/metrics)"
+            if metrics.worker_metrics_port
+            else ""
+        )
+        typer.echo(f"  metrics:   {base}/metrics{worker_metrics}")
         typer.echo("  stop with Ctrl-C")
         run_server(settings, None, None, embedder_checked=True)
     finally:
