@@ -11,7 +11,10 @@ by the fake OpenAI server, for two reasons:
 - time: the built-in model writes an answer in tens of seconds on a shared CI core (past
   LLM_DEADLINE_SECONDS here, so the extractive fallback answered), 40 times; the fake, in milliseconds.
 
-Groundedness is not asserted: it judges the answer's text, which here is the fake's.
+Groundedness is not asserted there: it judges the answer's text, which there is the fake's. It is
+asserted on the offline default, the service exactly as a new user's `make run` starts it, with no
+provider key: the passages are quoted, and the set must meet every threshold of the issue — hit@5,
+abstentions and groundedness — on what a user would see.
 """
 
 from __future__ import annotations
@@ -35,21 +38,18 @@ SHIPPED_PERSONAS = PROJECT_ROOT / "config" / "personas.json"
 FAKE_ANSWER = "The passages above answer this."
 
 
-@pytest.fixture(scope="module")
-def sample_service(
-    tmp_path_factory: pytest.TempPathFactory, redis_url: str, openai_fake: FakeUpstream
-) -> Iterator[tuple[Service, str]]:
-    """`purpose-agent up` with the shipped personas and knowledge, answering through the fake; its key."""
-    openai_fake.reply = Reply(chunks=[FAKE_ANSWER])
-    service = Service(tmp_path_factory.mktemp("sample-service"), redis_url)
+def sample_agents(workdir: Path, redis_url: str, **env: str) -> Iterator[tuple[Service, str]]:
+    """`purpose-agent up` with the shipped personas and knowledge, every one ready; it and its key."""
+    service = Service(workdir, redis_url)
+    # No provider key or model setting of the caller's own: the service as a new user starts it.
+    for name in [name for name in service.env if name.endswith("_API_KEY") or name.startswith("LLM_")]:
+        del service.env[name]
     service.env.update(
         KNOWLEDGE_SEED_DIR=str(SAMPLE_KNOWLEDGE),
         PERSONAS_FILE=str(SHIPPED_PERSONAS),
-        LLM_CHAIN="openai",
-        OPENAI_API_KEY="sk-fake",
-        OPENAI_BASE_URL=f"{openai_fake.base_url}/v1",
         # 50 questions in a few seconds: past the default 20/minute, the client would wait minutes.
         RATE_LIMIT_CHAT="1000/minute",
+        **env,
     )
     try:
         service.start()
@@ -58,6 +58,29 @@ def sample_service(
         yield service, key
     finally:
         service.kill()
+
+
+@pytest.fixture(scope="module")
+def sample_service(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str, openai_fake: FakeUpstream
+) -> Iterator[tuple[Service, str]]:
+    """The sample agents answering through the fake; and the key."""
+    openai_fake.reply = Reply(chunks=[FAKE_ANSWER])
+    yield from sample_agents(
+        tmp_path_factory.mktemp("sample-service"),
+        redis_url,
+        LLM_CHAIN="openai",
+        OPENAI_API_KEY="sk-fake",
+        OPENAI_BASE_URL=f"{openai_fake.base_url}/v1",
+    )
+
+
+@pytest.fixture(scope="module")
+def offline_service(
+    tmp_path_factory: pytest.TempPathFactory, redis_url: str
+) -> Iterator[tuple[Service, str]]:
+    """The sample agents with no provider key (the offline default: quoted passages); and the key."""
+    yield from sample_agents(tmp_path_factory.mktemp("offline-service"), redis_url)
 
 
 def run_eval(service: Service, key: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -120,6 +143,25 @@ def test_the_shipped_set_meets_the_issue_s_thresholds_on_the_sample_agents(
     assert f"50 questions against {service.base_url}: 40 answerable, 10 off-topic, 0 failed" in lines
     assert "  correct abstentions       1.000  (10/10)" in lines
     assert lines[-1] == "passed"
+
+
+def test_with_no_provider_key_the_quoted_answers_meet_every_threshold(
+    offline_service: tuple[Service, str], tmp_path: Path
+) -> None:
+    service, key = offline_service
+    report = tmp_path / "results.json"
+    thresholds = ["--min-hit-at-5", "0.95", "--min-abstention", "1.0", "--min-grounded", "1.0"]
+    result = run_eval(service, key, str(SHIPPED_SET), *thresholds, "--json", str(report))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+    results: dict[str, Any] = json.loads(report.read_text())
+    summary = results["summary"]
+    assert summary["hit_at_5"]["value"] >= 0.95
+    assert summary["abstention"] == {"value": 1.0, "hits": 10, "total": 10}
+    assert summary["grounded"] == {"value": 1.0, "hits": 40, "total": 40}
+    answered = [question for question in results["questions"] if not question["abstained"]]
+    assert {question["model_used"] for question in answered} == {"extractive"}
+    assert all(question["grounded"] is True for question in answered)
 
 
 def test_a_missed_threshold_exits_1_after_the_whole_report(

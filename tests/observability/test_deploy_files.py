@@ -354,11 +354,11 @@ def test_guide_covers_every_metric_alert_and_panel() -> None:
 SERVICE_PREFIX = "purpose_agent_"
 
 
-def registered_metrics() -> dict[str, tuple[str, list[str]]]:
+def registered_metrics() -> dict[str, tuple[str | None, list[str]]]:
     """The service's own metrics as the code registers them: name (as exposed) to type and labels."""
     import purpose_agent.kit.metrics  # noqa: F401  (registers every metric of the service)
 
-    found: dict[str, tuple[str, list[str]]] = {}
+    found: dict[str, tuple[str | None, list[str]]] = {}
     # prometheus-client has no public listing of its collectors: read the registry as it keeps them.
     for collector in list(REGISTRY._collector_to_names):
         if isinstance(collector, MetricWrapperBase) and collector._name.startswith(SERVICE_PREFIX):
