@@ -37,6 +37,13 @@ RUN --mount=type=secret,id=cacert \
     rm -rf /opt/venv/bin/pip* /opt/venv/lib/python3*/site-packages/pip
 
 FROM ${BASE_IMAGE} AS runtime
+ARG EXTRAS=""
+# llama.cpp (the local-model extra) needs the OpenMP runtime; nothing else needs a system package.
+RUN case ",${EXTRAS}," in \
+      *,local-model,*|*,all,*) apt-get update -qq \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgomp1 \
+        && rm -rf /var/lib/apt/lists/*;; \
+    esac
 # A user of its own, without a shell or a home of its own: state lives only under /data, a volume.
 RUN groupadd --gid 10001 purpose-agent \
     && useradd --uid 10001 --gid 10001 --home-dir /data --no-create-home \

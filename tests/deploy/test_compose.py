@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +12,8 @@ import pytest
 import yaml
 
 from tests.conftest import PROJECT_ROOT
+from tests.deploy.schemas import check_jsonschema
 
-CHECK_JSONSCHEMA = str(Path(sys.executable).with_name("check-jsonschema"))
 FILES = ["compose.yaml", "compose.override.yaml", "compose.production.yaml", "compose.observability.yaml"]
 DEVELOPMENT = ["compose.yaml", "compose.override.yaml"]
 PRODUCTION = ["compose.yaml", "compose.production.yaml"]
@@ -43,27 +42,14 @@ def mounts(service: dict[str, Any]) -> dict[str, str]:
 
 
 def test_every_compose_file_meets_the_compose_specification() -> None:
-    result = subprocess.run(
-        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.compose-spec", *FILES],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-        cwd=PROJECT_ROOT,
-    )
+    result = check_jsonschema("compose-spec", *FILES, cwd=PROJECT_ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_a_file_that_breaks_the_specification_is_caught(tmp_path: Path) -> None:
     broken = tmp_path / "compose.yaml"
     broken.write_text("services:\n  api:\n    image: purpose-agent\n    replicas: two\n")
-    result = subprocess.run(
-        [CHECK_JSONSCHEMA, "--builtin-schema", "vendor.compose-spec", str(broken)],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    result = check_jsonschema("compose-spec", broken)
     assert result.returncode == 1
 
 
