@@ -9,35 +9,22 @@ import pytest
 from pydantic import ValidationError
 
 from purpose_agent.settings import AppEnv, LogLevel, Settings, SettingsError, load_settings
+from purpose_agent.settings.variables import settings_variables
 from purpose_agent.vocabulary import KNOWN_PROVIDERS
+
+# The variables a provider is configured by besides LLM_PROVIDERS (OPENAI_API_KEY, OLLAMA_BASE_URL…).
+PROVIDER_PREFIXES = tuple(f"{name.upper()}_" for name in KNOWN_PROVIDERS)
 
 
 @pytest.fixture(autouse=True)
 def empty_workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Run each test where no `.env` exists, with none of our variables set."""
+    """Run each test where no `.env` exists, with none of the variables the settings read set: a
+    developer's own `.env` or shell must not decide what these tests see."""
     monkeypatch.chdir(tmp_path)
+    read = {variable.name for variable in settings_variables(Settings)}
     for name in list(os.environ):
-        prefixes = (
-            "LLM_",
-            "GEMINI_",
-            "OPENAI_",
-            "ANTHROPIC_",
-            "OLLAMA_",
-            "LOCAL_",
-            "WORKER_",
-            "INGEST_",
-            "JWT_",
-        )
-        if name.startswith(prefixes) or name in (
-            "HOST",
-            "PORT",
-            "APP_ENV",
-            "DATABASE_URL",
-            "REDIS_URL",
-            "LOG_LEVEL",
-            "EMBEDDED_DB_PORT",
-        ):
-            monkeypatch.delenv(name, raising=False)
+        if name in read or name.startswith(PROVIDER_PREFIXES):
+            monkeypatch.delenv(name)
     return tmp_path
 
 

@@ -119,20 +119,27 @@ async def test_a_question_outside_the_knowledge_abstains_without_calling_any_pro
 
 async def test_a_failing_provider_is_failed_over_and_the_answer_says_which_model(
     app: FastAPI,
+    engine: AsyncEngine,
     user_client: AsyncClient,
     kettle: Persona,
     openai_fake: FakeUpstream,
     anthropic_fake: FakeUpstream,
-    session: AsyncSession,
+    request_id: str,
 ) -> None:
     openai_fake.set_fault(Fault(kind="status", status=500))
+    # The recorder commits from the app's own sessions: the rows are this request's, and the
+    # `request_id` fixture deletes them afterwards, so no other test reads them.
+    user_client.headers["X-Request-ID"] = request_id
     body = await ask(user_client, WARRANTY)
     assert body["model_used"] == "anthropic/claude-test"
     assert len(anthropic_fake.requests) == 1
-    await session.commit()  # the recorder writes from its own session: let it see the test's rows
     await context(app).recorder.drain()  # records are written in batches, off the request
-    events = (await session.scalars(select(FailoverEvent).where(FailoverEvent.provider == "openai"))).all()
-    assert [(e.reason, e.answered_by) for e in events][-1] == ("server_error", "anthropic/claude-test")
+    async with async_sessionmaker(engine)() as session:
+        failovers = select(FailoverEvent).where(FailoverEvent.request_id == request_id)
+        events = (await session.scalars(failovers)).all()
+    assert [(e.provider, e.reason, e.answered_by) for e in events] == [
+        ("openai", "server_error", "anthropic/claude-test")
+    ]
 
 
 async def test_every_provider_down_gives_quoted_passages_or_with_extractive_off_a_503_listing_attempts(
