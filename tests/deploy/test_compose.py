@@ -109,6 +109,13 @@ def test_monitoring_adds_prometheus_grafana_and_seq_over_production() -> None:
     assert grafana["/etc/grafana/provisioning"] == str(observability / "grafana" / "provisioning")
     dashboard = "/var/lib/grafana/dashboards/purpose-agent/purpose-agent.json"
     assert grafana[dashboard] == str(observability / "grafana" / "purpose-agent.json")
+    # Prometheus reads its rules beside its configuration; Grafana finds the dashboard where the
+    # provisioning says it is.
+    for source in [*mounts(services["prometheus"]).values(), *grafana.values()]:
+        assert source.endswith("-data") or Path(source).exists(), source
+    assert "rule_files" in (observability / "prometheus" / "prometheus.yml").read_text()
+    provider = (observability / "grafana" / "provisioning" / "dashboards" / "purpose-agent.yml").read_text()
+    assert f"path: {Path(dashboard).parent}" in provider
     assert services["api"]["environment"]["SEQ_URL"] == "http://seq:5341"
     # Monitoring UIs are not published beyond this machine.
     for name in ("prometheus", "grafana", "seq"):
