@@ -42,7 +42,7 @@ ARG EXTRAS=""
 RUN case ",${EXTRAS}," in \
       *,local-model,*|*,all,*) apt-get update -qq \
         && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libgomp1 \
-        && rm -rf /var/lib/apt/lists/*;; \
+        && apt-get clean && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin;; \
     esac
 # A user of its own, without a shell or a home of its own: state lives only under /data, a volume.
 RUN groupadd --gid 10001 purpose-agent \
