@@ -14,26 +14,30 @@ ARG BASE_IMAGE=docker.io/library/python:3.11-slim-bookworm
 
 FROM ${BASE_IMAGE} AS build
 ARG EXTRAS=""
-ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore
-RUN python3 -m venv /opt/venv
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1 PIP_ROOT_USER_ACTION=ignore \
+    UV_NO_CACHE=1 UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
+# uv installs into the image's virtual environment: the same packages as pip, downloaded in parallel.
+RUN python3 -m venv /opt/venv /opt/tools
 WORKDIR /src
 # Wheels that are not on the index (llama-cpp-python for the local-model extra), if any were put here.
 COPY deploy/wheels/ /wheels/
 COPY pyproject.toml README.md ./
 # The dependencies first, in a layer of their own that a change of the code alone does not rebuild:
 # the project is installed with an empty package, then again with the code and no dependencies.
-# A CA bundle given as the build secret `cacert` (a proxy's, a company's) is trusted by pip and never
-# lands in a layer: podman build --secret id=cacert,src=/etc/ssl/certs/ca-certificates.crt
+# A CA bundle given as the build secret `cacert` (a proxy's, a company's) is trusted by pip and uv and
+# never lands in a layer: podman build --secret id=cacert,src=/etc/ssl/certs/ca-certificates.crt
 RUN --mount=type=secret,id=cacert \
     set -eu; \
-    if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi; \
+    if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert SSL_CERT_FILE=/run/secrets/cacert; fi; \
+    /opt/tools/bin/pip install --quiet "uv>=0.8,<1"; \
     mkdir -p src/purpose_agent && touch src/purpose_agent/__init__.py; \
-    /opt/venv/bin/pip install --quiet --find-links /wheels ".${EXTRAS:+[$EXTRAS]}"
+    /opt/tools/bin/uv pip install --quiet --python /opt/venv/bin/python --find-links /wheels \
+      ".${EXTRAS:+[$EXTRAS]}"
 COPY src/ src/
 RUN --mount=type=secret,id=cacert \
     set -eu; \
-    if [ -s /run/secrets/cacert ]; then export PIP_CERT=/run/secrets/cacert; fi; \
-    /opt/venv/bin/pip install --quiet --no-deps --force-reinstall .; \
+    if [ -s /run/secrets/cacert ]; then export SSL_CERT_FILE=/run/secrets/cacert; fi; \
+    /opt/tools/bin/uv pip install --quiet --python /opt/venv/bin/python --no-deps --reinstall .; \
     rm -rf /opt/venv/bin/pip* /opt/venv/lib/python3*/site-packages/pip
 
 FROM ${BASE_IMAGE} AS runtime
