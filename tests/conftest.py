@@ -11,7 +11,8 @@ import io
 import json
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -222,3 +223,34 @@ async def anonymous_client(app: FastAPI) -> AsyncIterator[AsyncClient]:
     """The app called with no credentials."""
     async with api_client(app) as client:
         yield client
+
+
+Start = Callable[..., AbstractAsyncContextManager[FastAPI]]
+
+
+@pytest.fixture
+def start(
+    settings: Settings,
+    engine: AsyncEngine,
+    test_sessionmaker: async_sessionmaker[AsyncSession],
+    redis_prefix: str,
+    logs: LogCapture,
+) -> Start:
+    """Run the real app with these settings changed; its rate limits under this test's own key prefix."""
+
+    @asynccontextmanager
+    async def running(**updates: Any) -> AsyncIterator[FastAPI]:
+        configured = settings.changed(rate_limit_key_prefix=redis_prefix, **updates)
+        app = create_app(configured, engine=engine)
+        async with LifespanManager(app):
+            swap_context(app, sessionmaker=test_sessionmaker)
+            yield app
+
+    return running
+
+
+def client_of(app: FastAPI, address: str = "203.0.113.7", key: str | None = None) -> AsyncClient:
+    """A client of the app whose socket peer is `address`."""
+    transport = ASGITransport(app=app, raise_app_exceptions=False, client=(address, 40_000))
+    headers = {"X-API-Key": key} if key else {}
+    return AsyncClient(transport=transport, base_url="http://testserver", headers=headers)

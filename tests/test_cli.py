@@ -24,7 +24,11 @@ import psycopg
 import pytest
 
 from purpose_agent import __version__
+from purpose_agent.jobs.queue import libpq_url
+from purpose_agent.kit.metrics_exposition import recorded_pids
+from tests.metrics import Scrape, moved, scraped
 from tests.ports import free_port
+from tests.processes import wait_until_answers
 
 COMMAND = str(Path(sys.executable).with_name("purpose-agent"))
 
@@ -36,6 +40,7 @@ class Service:
         self.workdir = workdir
         self.port = free_port()
         self.db_port = free_port()
+        self.worker_metrics_port = free_port()
         self.output = workdir / "output.log"
         self.env = {
             **{key: value for key, value in os.environ.items() if key not in {"DATABASE_URL", "PORT"}},
@@ -45,6 +50,8 @@ class Service:
             "REDIS_URL": redis_url,
             # Rate limits and failed sign-ins counted apart from every other test.
             "RATE_LIMIT_KEY_PREFIX": f"test:{uuid.uuid4().hex}:rate-limit",
+            # The worker `up` starts serves its metrics on a port no other test holds.
+            "WORKER_METRICS_PORT": str(self.worker_metrics_port),
         }
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -57,27 +64,18 @@ class Service:
             [COMMAND, *args], cwd=self.workdir, env=self.env, capture_output=True, text=True, timeout=120
         )
 
-    def start(self) -> None:
+    def start(self, command: str = "up") -> None:
         with self.output.open("ab") as sink:
             # A session of its own: a test that fails is cleaned up with every process `up` started.
             self.process = subprocess.Popen(
-                [COMMAND, "up"],
+                [COMMAND, command],
                 cwd=self.workdir,
                 env=self.env,
                 stdout=sink,
                 stderr=sink,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output.read_text()
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"the service did not come up:\n{self.output.read_text()}")
+        wait_until_answers(self.process, f"{self.base_url}/health", self.output)
 
     def interrupt(self) -> int:
         """Ctrl-C, as a user would press it; returns the exit code."""
@@ -112,12 +110,22 @@ def test_version_prints_the_package_version(service: Service) -> None:
     assert result.stdout.strip() == __version__
 
 
-def test_a_bad_setting_stops_the_start_with_one_line(service: Service) -> None:
-    service.env["PORT"] = "eighty"
-    result = service.run("serve")
+@pytest.mark.parametrize(
+    ("command", "name", "value"),
+    [
+        ("serve", "PORT", "eighty"),
+        ("serve", "METRICS_TOKEN", "short"),
+        ("worker", "WORKER_METRICS_PORT", "eighty"),
+    ],
+)
+def test_a_bad_setting_stops_the_start_with_one_line(
+    service: Service, command: str, name: str, value: str
+) -> None:
+    service.env[name] = value
+    result = service.run(command)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [result.stderr.strip()]
-    assert result.stderr.startswith("error: invalid setting PORT:")
+    assert result.stderr.startswith(f"error: invalid setting {name}:")
 
 
 SAMPLE_KNOWLEDGE = Path(__file__).resolve().parents[1] / "knowledge"
@@ -397,3 +405,41 @@ def test_api_workers_serve_the_port_from_that_many_processes_and_stop_with_ctrl_
         assert all(client.get("/api/agents").status_code == 200 for _ in range(20))
     assert service.interrupt() == 0
     assert not any(Path(f"/proc/{pid}").exists() for pid in api_workers), "every API process stopped"
+
+
+def test_serve_with_several_processes_reports_them_all_in_one_scrape(
+    service: Service, database_url: str
+) -> None:
+    service.env |= {"API_WORKERS": "2", "DATABASE_URL": libpq_url(database_url)}
+    shared = service.workdir / ".data" / "metrics"
+    shared.mkdir(parents=True)
+    (shared / "counter_999999.db").write_bytes(b"left by a previous run")
+    service.start("serve")
+    assert not (shared / "counter_999999.db").exists(), "emptied at the start"
+
+    def scrape() -> Scrape:
+        return scraped(httpx.get(f"{service.base_url}/metrics", timeout=5))
+
+    health = {"route": "/health", "method": "GET", "status": "200"}
+    before = scrape()
+    for _ in range(30):  # a connection each: the kernel hands them to either process
+        assert httpx.get(f"{service.base_url}/health", timeout=5).status_code == 200
+    after = scrape()
+    assert moved(before, after, "purpose_agent_http_requests_total", **health) == 30
+    pids = {int(pid) for pid in after.label_values("process_start_time_seconds", "pid")}
+    assert len(pids) == 2, "one series per API process"
+    assert pids == recorded_pids(shared)
+
+    # A process that dies is replaced; what it counted still counts, its in-flight gauge goes.
+    dead = min(pids)
+    os.kill(dead, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    while (replaced := scrape()).label_values("process_start_time_seconds", "pid") == {str(p) for p in pids}:
+        assert time.monotonic() < deadline, "the dead process was neither replaced nor forgotten"
+        time.sleep(0.5)
+    assert str(dead) not in replaced.label_values("process_start_time_seconds", "pid")
+    assert replaced.value("purpose_agent_http_requests_total", **health) >= after.value(
+        "purpose_agent_http_requests_total", **health
+    )
+    assert not list(shared.glob(f"gauge_live*_{dead}.db"))
+    assert service.interrupt() == 0

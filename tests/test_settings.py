@@ -90,6 +90,11 @@ def test_a_changed_copy_is_validated_and_reads_nothing_again(monkeypatch: pytest
         ("LOG_LEVEL", "chatty"),
         ("DATABASE_URL", "mysql://root@localhost/db"),
         ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("METRICS_TOKEN", "too-short"),
+        ("METRICS_TOKEN", "a token with spaces in it"),
+        ("WORKER_METRICS_PORT", "70000"),
+        ("WORKER_METRICS_PORT", "-1"),
+        ("WORKER_METRICS_HOST", "not a host!"),
     ],
 )
 def test_a_bad_value_is_one_line_naming_the_setting(
@@ -108,6 +113,29 @@ def test_a_refused_credential_is_not_echoed(monkeypatch: pytest.MonkeyPatch) -> 
     with pytest.raises(SettingsError) as caught:
         load_settings()
     assert "s3cret-pass" not in str(caught.value)
+    monkeypatch.delenv("DATABASE_URL")
+    monkeypatch.setenv("METRICS_TOKEN", "s3cret pass")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "s3cret" not in str(caught.value)
+
+
+def test_metrics_are_for_this_machine_only_by_default_and_a_token_opens_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    defaults = load_settings().metrics
+    assert (defaults.metrics_token, defaults.worker_metrics_host, defaults.worker_metrics_port) == (
+        None,
+        "127.0.0.1",
+        8001,
+    )
+    monkeypatch.setenv("METRICS_TOKEN", "Zm9vYmFyYmF6cXV4LTEyMzQ1Ng==")
+    monkeypatch.setenv("WORKER_METRICS_HOST", "::")
+    monkeypatch.setenv("WORKER_METRICS_PORT", "0")
+    metrics = load_settings().metrics
+    assert metrics.metrics_token is not None
+    assert metrics.metrics_token.get_secret_value() == "Zm9vYmFyYmF6cXV4LTEyMzQ1Ng=="
+    assert (metrics.worker_metrics_host, metrics.worker_metrics_port) == ("::", 0)
 
 
 def test_env_example_is_the_one_written_from_the_settings() -> None:

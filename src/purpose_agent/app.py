@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.routing import BaseRoute
 
 from purpose_agent import __version__
 from purpose_agent.audit.endpoints import audit_router
@@ -21,11 +23,14 @@ from purpose_agent.composition import rate_limit_policy, rate_limiter_from
 from purpose_agent.context import open_context
 from purpose_agent.db.errors import install_database_problem_handlers
 from purpose_agent.health.endpoints import router as health_router
+from purpose_agent.health.scrape import router as scrape_router
 from purpose_agent.kit.app_context import install_context, installed_context
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
 from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
+from purpose_agent.kit.http_metrics import HttpMetrics
+from purpose_agent.kit.metrics import publish_build_info
 from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
@@ -47,6 +52,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     """The API, configured by `settings`; `engine` lets a caller share one it already holds."""
     # Built now, for the middleware; it connects on first use and closes with the context.
     rate_limiter = rate_limiter_from(settings)
+    publish_build_info(__version__)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -59,6 +65,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
                 async with context.mcp_sessions.run():
                     yield
             finally:
+                # With several API processes, this one's in-flight gauge must not outlive it.
+                context.metrics.forget_process(os.getpid())
                 log.info("stopped")
 
     app = FastAPI(
@@ -72,15 +80,20 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     install_problem_handlers(app)
     install_database_problem_handlers(app)
     install_offline_docs(app, title=TITLE)
-    app.include_router(health_router)
-    app.include_router(knowledge_router)
-    app.include_router(jobs_router)
-    app.include_router(auth_router)
-    app.include_router(audit_router(Depends(require_role(Role.admin))))
-    app.include_router(personas_router)
-    app.include_router(chat_router)
-    app.include_router(openai_router)
-    app.include_router(mcp_router)
+    routers = [
+        health_router,
+        scrape_router,
+        knowledge_router,
+        jobs_router,
+        auth_router,
+        audit_router(Depends(require_role(Role.admin))),
+        personas_router,
+        chat_router,
+        openai_router,
+        mcp_router,
+    ]
+    for router in routers:
+        app.include_router(router)
     # Innermost: a client that leaves stops its chat's model call (streams stop by themselves).
     app.add_middleware(CancelOnDisconnectMiddleware, paths=CANCELLABLE_PATHS)
     # Inside CORS and the security headers, so that a 429 carries them (browsers can read its
@@ -114,5 +127,12 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         # An upload may carry the largest document plus its multipart framing and form fields.
         per_path={UPLOAD_PATH: settings.knowledge.upload_max_bytes + MULTIPART_ALLOWANCE},
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(_every_route(app, routers)))
     return app
+
+
+def _every_route(app: FastAPI, routers: list[APIRouter]) -> list[BaseRoute]:
+    """The app's own routes (the docs, the OpenAPI document) and its routers': what a request refused
+    before routing is matched against for its metrics' route label."""
+    own = [route for route in app.router.routes if hasattr(route, "path_format")]
+    return own + [route for router in routers for route in router.routes]

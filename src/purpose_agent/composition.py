@@ -7,6 +7,7 @@ from __future__ import annotations
 import secrets
 import uuid
 from collections.abc import Callable
+from pathlib import Path
 
 import procrastinate
 import structlog
@@ -23,6 +24,10 @@ from purpose_agent.jobs.queue import job_app
 from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.metrics import API_FAMILIES, WORKER_FAMILIES
+from purpose_agent.kit.metrics_access import MetricsAccess
+from purpose_agent.kit.metrics_exposition import MetricsExposition
+from purpose_agent.kit.metrics_server import MetricsServer
 from purpose_agent.kit.rate_limit import RateLimiter, parse_limits
 from purpose_agent.kit.rate_limit_middleware import RateLimitPolicy, RouteClass
 from purpose_agent.knowledge.chunking import ChunkingPolicy
@@ -267,6 +272,40 @@ def change_handlers(
         profiles.clear()
 
     return on_change, on_gap
+
+
+def metrics_access(settings: Settings) -> MetricsAccess:
+    """Who may read this process's metrics: loopback clients, and others with METRICS_TOKEN."""
+    token = settings.metrics.metrics_token
+    return MetricsAccess(token.get_secret_value() if token else None)
+
+
+# prometheus-client reads it in each process, before its first metric: `serve` sets it for the API's.
+MULTIPROCESS_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess_dir(settings: Settings) -> Path:
+    """Where several API processes keep their metrics (prometheus-client's PROMETHEUS_MULTIPROC_DIR)."""
+    return settings.metrics.prometheus_multiproc_dir or settings.database.data_dir / "metrics"
+
+
+def api_metrics(settings: Settings) -> MetricsExposition:
+    """The API's metrics: this process's, or every API process's with API_WORKERS > 1 (`serve` prepares
+    the directory before it starts them)."""
+    shared = multiprocess_dir(settings) if settings.server.api_workers > 1 else None
+    return MetricsExposition(API_FAMILIES, shared)
+
+
+def worker_metrics_server(settings: Settings) -> MetricsServer | None:
+    """The worker's metrics port, not yet listening; None with WORKER_METRICS_PORT=0."""
+    if settings.metrics.worker_metrics_port == 0:
+        return None
+    return MetricsServer(
+        MetricsExposition(WORKER_FAMILIES),
+        metrics_access(settings),
+        host=settings.metrics.worker_metrics_host,
+        port=settings.metrics.worker_metrics_port,
+    )
 
 
 def redis_client(settings: Settings) -> Redis | None:

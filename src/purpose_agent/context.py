@@ -29,10 +29,12 @@ from purpose_agent.chat.service import ChatDeps
 from purpose_agent.chat.sessions import PersonaConversations
 from purpose_agent.composition import (
     API_EMBEDDER_THREADS,
+    api_metrics,
     build_router,
     change_handlers,
     embedder_from,
     login_throttle,
+    metrics_access,
     rate_limiter_from,
     redis_client,
     token_service,
@@ -40,9 +42,12 @@ from purpose_agent.composition import (
 from purpose_agent.db.engine import DatabaseContext, create_engine, create_sessionmaker
 from purpose_agent.db.notifications import ChangeListener
 from purpose_agent.health.endpoints import HealthContext
+from purpose_agent.health.scrape import ScrapeContext
 from purpose_agent.health.service import ReadinessService
 from purpose_agent.kit.clock import Clock, ClockContext, system_clock
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.metrics_access import MetricsAccess
+from purpose_agent.kit.metrics_exposition import MetricsExposition
 from purpose_agent.kit.rate_limit import RateLimiter
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.endpoints import KnowledgeContext
@@ -82,6 +87,8 @@ class AppContext:
     inspection: BoundedExecutor
     upload_max_bytes: int
     readiness: ReadinessService
+    metrics: MetricsExposition
+    metrics_access: MetricsAccess
     mcp_server: MCPServer
     mcp_sessions: StreamableHTTPSessionManager
 
@@ -96,8 +103,9 @@ def _satisfies(context: AppContext) -> list[object]:
     knowledge: KnowledgeContext = context
     mcp: McpContext = context
     personas: PersonasContext = context
+    scrape: ScrapeContext = context
     stdio: StdioContext = context
-    return [auth, chat, clock, database, health, knowledge, mcp, personas, stdio]
+    return [auth, chat, clock, database, health, knowledge, mcp, personas, scrape, stdio]
 
 
 @asynccontextmanager
@@ -181,6 +189,8 @@ async def open_context(
             router,
             rate_limiter=rate_limiter,
         ),
+        metrics=api_metrics(settings),
+        metrics_access=metrics_access(settings),
         mcp_server=mcp_server,
         mcp_sessions=http_session_manager(
             mcp_server,

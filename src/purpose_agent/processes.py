@@ -1,7 +1,8 @@
 """The bodies of the long-running commands: the worker, and folder ingestion that waits for its jobs.
 
 Each opens the application context for the life of the command and closes it at the end; the
-command line (cli/) only parses options and prints.
+command line (cli/) only parses options and prints. The worker serves its metrics on a port of its
+own meanwhile (WORKER_METRICS_PORT), with the queue's depth refreshed beside its jobs.
 """
 
 from __future__ import annotations
@@ -15,11 +16,14 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from purpose_agent.composition import WORKER_EMBEDDER_THREADS, worker_app
+from purpose_agent import __version__
+from purpose_agent.composition import WORKER_EMBEDDER_THREADS, worker_app, worker_metrics_server
 from purpose_agent.context import open_context
 from purpose_agent.jobs import repository as jobs
+from purpose_agent.jobs.metrics import QueueDepth, observe_job
 from purpose_agent.jobs.queue import INGESTION_QUEUE, run_worker
 from purpose_agent.jobs.schemas import FINAL_STATES
+from purpose_agent.kit.metrics import publish_build_info
 from purpose_agent.knowledge import repository as knowledge
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.folder import FileResult, FolderReport, ingest_folder
@@ -48,14 +52,32 @@ async def _resources(settings: Settings) -> AsyncIterator[tuple[async_sessionmak
 
 
 async def worker_process(settings: Settings) -> None:
-    """Run jobs until SIGINT/SIGTERM, which let the running ones finish first."""
-    async with _resources(settings) as (sessionmaker, embedder):
-        await run_worker(
-            worker_app(settings, sessionmaker, embedder),
-            concurrency=settings.jobs.worker_concurrency,
-            heartbeat_seconds=settings.jobs.worker_heartbeat_seconds,
-            stalled_after_seconds=settings.jobs.worker_stalled_after_seconds,
-        )
+    """Run jobs until SIGINT/SIGTERM, which let the running ones finish first.
+
+    Raises `MetricsServerError` before anything else when its metrics port cannot be had."""
+    # First: a port already taken stops the start at once, in one line naming the setting.
+    server = worker_metrics_server(settings)
+    if server is not None:
+        server.start()
+    publish_build_info(__version__)
+    try:
+        async with _resources(settings) as (sessionmaker, embedder):
+            depth = QueueDepth(sessionmaker)
+            if server is not None:
+                depth.start()
+            try:
+                await run_worker(
+                    worker_app(settings, sessionmaker, embedder),
+                    concurrency=settings.jobs.worker_concurrency,
+                    heartbeat_seconds=settings.jobs.worker_heartbeat_seconds,
+                    stalled_after_seconds=settings.jobs.worker_stalled_after_seconds,
+                    middleware=[observe_job],
+                )
+            finally:
+                await depth.aclose()
+    finally:
+        if server is not None:
+            server.close()
 
 
 async def ingest_process(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 from httpx import AsyncClient
@@ -31,13 +33,16 @@ from purpose_agent.knowledge.index import HNSW_INDEX
 from purpose_agent.settings import Settings
 from tests.conftest import LogCapture, api_client
 from tests.knowledge.test_ingestion import manual_pdf
-from tests.ports import refused_url
+from tests.metrics import METRICS_PATH, Scrape, scraped
+from tests.ports import free_port, refused_url
 
 FAST_WORKER = {
     "WORKER_HEARTBEAT_SECONDS": "0.5",
     "WORKER_STALLED_AFTER_SECONDS": "2",
     "WORKER_STALLED_CHECK_SECONDS": "1",
     "INGEST_RETRY_BACKOFF_SECONDS": "1",
+    # No metrics port unless a test asks for one: workers of one test, or of others, never collide.
+    "WORKER_METRICS_PORT": "0",
 }
 
 
@@ -215,7 +220,8 @@ async def test_a_worker_killed_mid_job_leaves_no_half_document_and_another_finis
         )
     assert chunks == 0, "nothing of a half-done ingestion is visible"
 
-    workers.start()
+    metrics_port = free_port()
+    workers.start(WORKER_METRICS_PORT=str(metrics_port))
     done = await eventually(
         job_of(live_client, queued["job_id"]),
         lambda job: job["status"] in FINAL,
@@ -224,6 +230,7 @@ async def test_a_worker_killed_mid_job_leaves_no_half_document_and_another_finis
     assert done["status"] == "succeeded", workers.output()
     assert done["attempts"] == 2, "the killed run counts as an attempt"
     assert "its worker stopped" in workers.output()
+    assert worker_metrics(metrics_port).value("purpose_agent_jobs_requeued_total") >= 1
 
     document = (await live_client.get(f"/api/knowledge/documents/{queued['document_id']}")).json()
     assert (document["status"], document["attempts"]) == ("ready", 2)
@@ -254,3 +261,74 @@ async def test_a_failing_embedder_is_retried_with_backoff_and_the_document_ends_
     assert (done["status"], done["attempts"], done["document"]["status"]) == ("failed", 2, "failed")
     assert "attempt" not in done["error"]
     assert done["error"].startswith("EmbeddingError")
+
+
+def worker_metrics(port: int, **headers: str) -> Scrape:
+    """A scrape of a worker's metrics port, as a client on this machine."""
+    return scraped(httpx.get(f"http://127.0.0.1:{port}{METRICS_PATH}", headers=headers, timeout=5))
+
+
+TOKEN = "worker-scrape-token-0123456789"
+INGEST = {"task": "knowledge.ingest_document"}
+
+
+async def test_a_worker_serves_its_job_metrics_on_its_own_port(
+    live_client: AsyncClient, workers: Workers
+) -> None:
+    assert (await live_client.post("/api/knowledge/categories", json={"name": "manuals"})).status_code == 201
+    corrupt = await upload(live_client, "broken.pdf", manual_pdf()[:400])
+    good = await upload(live_client, "kettle.pdf", manual_pdf())
+    port = free_port()
+    workers.start(WORKER_METRICS_PORT=str(port), METRICS_TOKEN=TOKEN)
+
+    done = await eventually(job_of(live_client, good["job_id"]), lambda job: job["status"] in FINAL)
+    assert done["status"] == "succeeded", workers.output()
+    await eventually(job_of(live_client, corrupt["job_id"]), lambda job: job["status"] in FINAL)
+
+    async def scrape_worker() -> Scrape:
+        return worker_metrics(port)
+
+    # The queue's depth is read every 15 s: until it has seen both jobs end.
+    metrics = await eventually(
+        scrape_worker,
+        lambda scrape: (
+            scrape.value("purpose_agent_jobs", state="succeeded") >= 1
+            and scrape.value("purpose_agent_jobs", state="failed") >= 1
+        ),
+        timeout=45,
+        what="the queue's depth to be read again",
+    )
+    duration = "purpose_agent_job_duration_seconds_count"
+    assert metrics.value(duration, **INGEST, outcome="succeeded") == 1
+    assert metrics.value(duration, **INGEST, outcome="failed") == 1, "the document that cannot be parsed"
+    assert metrics.value("purpose_agent_job_failures_total", **INGEST) == 1
+    assert metrics.value("purpose_agent_chunks_embedded_total") == done["document"]["chunk_count"]
+    assert metrics.value("purpose_agent_jobs", state="todo") == 0
+    assert metrics.value("purpose_agent_oldest_queued_job_age_seconds") == 0
+    assert metrics.has("purpose_agent_build_info")
+    assert metrics.has("process_resident_memory_bytes")
+    assert "purpose_agent_http_requests" not in metrics.families, "the API's families are the API's"
+
+    # Through a proxy, a client is never taken for a local one: it needs the token.
+    forwarded = {"X-Forwarded-For": "203.0.113.9"}
+    refused = httpx.get(f"http://127.0.0.1:{port}{METRICS_PATH}", headers=forwarded, timeout=5)
+    assert (refused.status_code, refused.headers["content-type"]) == (403, "application/problem+json")
+    assert refused.json()["type"] == "/problems/metrics-forbidden"
+    assert worker_metrics(port, **forwarded, Authorization=f"Bearer {TOKEN}").has("purpose_agent_jobs")
+    assert httpx.get(f"http://127.0.0.1:{port}/jobs", timeout=5).status_code == 404, "metrics only"
+
+
+def test_a_worker_whose_metrics_port_is_taken_stops_with_one_line_naming_the_setting(
+    workers: Workers,
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = workers.start(WORKER_METRICS_PORT=str(port))
+        assert process.wait(timeout=60) == 2
+    errors = [line for line in workers.output().splitlines() if line.startswith("error:")]
+    assert errors == [
+        f"error: cannot serve metrics on 127.0.0.1:{port} (Address already in use); "
+        "change WORKER_METRICS_HOST and WORKER_METRICS_PORT (port 0: no metrics)"
+    ]

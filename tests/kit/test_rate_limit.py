@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +19,16 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
+from purpose_agent.cli.common import stop_child
 from purpose_agent.kit.client_address import ProxyHeader
 from purpose_agent.kit.rate_limit import RateLimiter
 from purpose_agent.settings import SettingsError, load_settings
 from tests.app_context import context
-from tests.kit.conftest import CHEAP_ROUTE, Start, assert_refused, client_of
+from tests.conftest import Start, client_of
+from tests.kit.conftest import CHEAP_ROUTE, assert_refused
+from tests.metrics import moved, scrape
 from tests.ports import free_port
+from tests.processes import wait_until_answers
 from tests.test_cli import COMMAND, Service
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -303,25 +306,10 @@ class ServeProcess:
         self.base_url = f"http://127.0.0.1:{self.port}"
 
     def wait_until_up(self) -> None:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, self.output.read_text()
-            try:
-                if httpx.get(f"{self.base_url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"serve did not come up:\n{self.output.read_text()}")
+        wait_until_answers(self.process, f"{self.base_url}/health", self.output)
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_child(self.process)
 
 
 @pytest.fixture
@@ -350,3 +338,25 @@ def test_two_api_processes_sharing_redis_enforce_one_limit_together(migrated_ser
     finally:
         for process in processes:
             process.stop()
+
+
+async def test_refusals_are_counted_by_the_class_of_the_limit_and_keep_their_route(start: Start) -> None:
+    async with (
+        start(rate_limit_per_ip="2/minute", rate_limit_chat="1/minute") as app,
+        client_of(app) as client,
+    ):
+        async with client_of(app, "127.0.0.1") as local:
+            before = await scrape(local)
+        await client.post("/api/chat", json={})
+        assert_refused(await client.post("/api/chat", json={}), "for chat")
+        assert_refused(await client.get(CHEAP_ROUTE), "per IP address")
+        async with client_of(app, "127.0.0.1") as local:
+            after = await scrape(local)
+
+    refusals = "purpose_agent_rate_limit_refusals_total"
+    assert moved(before, after, refusals, **{"class": "chat"}) == 1
+    assert moved(before, after, refusals, **{"class": "default"}) == 1
+    # Refused before routing, yet counted under the route they were for, not as unmatched.
+    requests = "purpose_agent_http_requests_total"
+    assert moved(before, after, requests, route="/api/chat", method="POST", status="429") == 1
+    assert moved(before, after, requests, route=CHEAP_ROUTE, method="GET", status="429") == 1

@@ -16,8 +16,8 @@ import pytest
 import redis
 
 from purpose_agent.kit.rate_limit import FailureMode
-from tests.conftest import LogCapture
-from tests.kit.conftest import CHEAP_ROUTE, Start, assert_refused, client_of
+from tests.conftest import LogCapture, Start, client_of
+from tests.kit.conftest import CHEAP_ROUTE, assert_refused
 from tests.ports import free_port
 
 

@@ -12,14 +12,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Literal
 
-import httpx
 import httpx2
 import psycopg
 import pytest
@@ -28,8 +26,10 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from purpose_agent.cli.common import stop_child
 from tests.mcp.conftest import structured, text
 from tests.ports import free_port
+from tests.processes import wait_until_answers
 
 COMMAND = str(Path(sys.executable).with_name("purpose-agent"))
 MANUAL = """# Kettle manual
@@ -106,25 +106,12 @@ class Deployment:
                 stderr=sink,
             )
         self.processes.append(process)
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (self.workdir / f"serve-{port}.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    return port
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError(f"serve on {port} did not come up")
+        wait_until_answers(process, f"http://127.0.0.1:{port}/health", self.workdir / f"serve-{port}.log")
+        return port
 
     def stop(self) -> None:
         for process in self.processes:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            stop_child(process)
         if "DATABASE_URL" in self.env:
             del self.env["DATABASE_URL"]
         subprocess.run(

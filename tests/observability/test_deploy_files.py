@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import yaml
+from prometheus_client import REGISTRY
+from prometheus_client.metrics import MetricWrapperBase
 
 ROOT = Path(__file__).resolve().parents[2]
 OBSERVABILITY = ROOT / "deploy" / "observability"
@@ -347,3 +349,28 @@ def test_guide_covers_every_metric_alert_and_panel() -> None:
     assert [a["alert"] for a in alerts() if f"`{a['alert']}`" not in guide] == []
     assert [p["title"] for p in dashboard_panels() if p["title"] not in guide] == []
     assert "## Logs, traces and performance timings" in guide
+
+
+SERVICE_PREFIX = "purpose_agent_"
+
+
+def registered_metrics() -> dict[str, tuple[str, list[str]]]:
+    """The service's own metrics as the code registers them: name (as exposed) to type and labels."""
+    import purpose_agent.kit.metrics  # noqa: F401  (registers every metric of the service)
+
+    found: dict[str, tuple[str, list[str]]] = {}
+    # prometheus-client has no public listing of its collectors: read the registry as it keeps them.
+    for collector in list(REGISTRY._collector_to_names):
+        if isinstance(collector, MetricWrapperBase) and collector._name.startswith(SERVICE_PREFIX):
+            suffix = "_total" if collector._type == "counter" else ""
+            found[collector._name + suffix] = (collector._type, list(collector._labelnames))
+    return found
+
+
+def test_the_catalogue_is_exactly_what_the_code_registers() -> None:
+    catalogued = {
+        metric["name"]: (metric["type"], metric["labels"])
+        for metric in catalogue()
+        if metric["name"].startswith(SERVICE_PREFIX)
+    }
+    assert registered_metrics() == catalogued

@@ -18,10 +18,11 @@ from purpose_agent.audit import service as audit
 from purpose_agent.auth import keys
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Forbidden, Unauthenticated
-from purpose_agent.auth.principal import Principal, Role
+from purpose_agent.auth.principal import Principal, Refusal, Role
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenService, looks_like_jwt
 from purpose_agent.kit.app_context import context_of
+from purpose_agent.kit.metrics import AUTH_FAILURES
 
 log = structlog.get_logger("purpose_agent.auth")
 
@@ -65,14 +66,16 @@ async def current_principal(request: Request) -> Principal:
     """The caller; looked up in a short transaction of its own (or the cache), never the route's."""
     secret = presented_secret(request)
     if secret is None:
+        AUTH_FAILURES.labels("missing").inc()
         raise Unauthenticated(MISSING)
     context = auth_context(request)
-    principal = await context.authenticator.principal(context.sessionmaker, secret, datetime.now(UTC))
-    if principal is None:
+    found = await context.authenticator.authenticate(context.sessionmaker, secret, datetime.now(UTC))
+    if isinstance(found, Refusal):
+        AUTH_FAILURES.labels(found.value).inc()
         await _note_denied(context.sessionmaker, request, secret)
         raise Unauthenticated(INVALID)
-    request.state.principal = principal
-    return principal
+    request.state.principal = found
+    return found
 
 
 async def _note_denied(sessionmaker: async_sessionmaker[AsyncSession], request: Request, secret: str) -> None:
@@ -98,6 +101,7 @@ def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
 
     async def check(principal: Annotated[Principal, Depends(current_principal)]) -> Principal:
         if not principal.has(role):
+            AUTH_FAILURES.labels("forbidden").inc()
             raise Forbidden(f"This needs the {role.value} role.")
         return principal
 

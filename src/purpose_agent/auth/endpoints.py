@@ -34,6 +34,7 @@ from purpose_agent.auth.schemas import (
 )
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.clock import NowDep
+from purpose_agent.kit.metrics import AUTH_FAILURES
 from purpose_agent.kit.pagination import Page, PageDep
 from purpose_agent.kit.problems import problem_responses
 
@@ -62,10 +63,12 @@ async def issue_token(
     throttle = context.login_throttle
     username, address = users.normalise_username(data.username), client_address(request)
     if (wait := await throttle.retry_after(username, address)) is not None:
+        AUTH_FAILURES.labels("login_throttled").inc()
         await _note_failure(context, request, username, "auth.login_throttled", "refused")
         raise TooManyAttempts(wait)
     user = await users.sign_in(context.sessionmaker, username, data.password, now)
     if user is None:
+        AUTH_FAILURES.labels("login_failed").inc()
         await throttle.failed(username, address)
         await _note_failure(context, request, username, "auth.login_failed", "failed")
         raise Unauthenticated(BAD_LOGIN)

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.auth.models import ApiKey
-from purpose_agent.auth.principal import Principal, Role
+from purpose_agent.auth.principal import Principal, Refusal, Role
 from purpose_agent.db.notifications import announce
 
 KEY_PREFIX = "pa_"
@@ -76,14 +76,27 @@ def well_formed(secret: str) -> bool:
     return secret.startswith(KEY_PREFIX) and len(secret) <= 200
 
 
-async def find_live_key(session: AsyncSession, presented_digest: str, now: datetime) -> ApiKey | None:
-    """The live key with this digest; None for an unknown, revoked or expired one. Reads only."""
+async def find_key(session: AsyncSession, presented_digest: str) -> ApiKey | None:
+    """The key with this digest, live or not; None for an unknown one. Reads only."""
     key = await session.scalar(select(ApiKey).where(ApiKey.digest == presented_digest))
     if key is None or not hmac.compare_digest(key.digest, presented_digest):
         return None
-    if key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
-        return None
     return key
+
+
+def refusal_of(key: ApiKey, now: datetime) -> Refusal | None:
+    """Why the key is refused at `now` (revoked, expired); None while it is live."""
+    if key.revoked_at is not None:
+        return Refusal.revoked
+    if key.expires_at is not None and key.expires_at <= now:
+        return Refusal.expired
+    return None
+
+
+async def find_live_key(session: AsyncSession, presented_digest: str, now: datetime) -> ApiKey | None:
+    """The live key with this digest; None for an unknown, revoked or expired one. Reads only."""
+    key = await find_key(session, presented_digest)
+    return key if key is not None and refusal_of(key, now) is None else None
 
 
 async def revoke_key(session: AsyncSession, prefix_or_id: str, now: datetime) -> ApiKey | None:

@@ -11,6 +11,15 @@ class Role(StrEnum):
     admin = "admin"
 
 
+class Refusal(StrEnum):
+    """Why a presented credential was refused: counted in the metrics, never told to the caller (every
+    refusal is the same 401)."""
+
+    invalid = "invalid"  # unknown, malformed, wrongly signed
+    expired = "expired"
+    revoked = "revoked"  # a revoked key, a disabled or deleted user
+
+
 @dataclass(frozen=True, slots=True)
 class Principal:
     # Stable and opaque ("key:<uuid>"); sessions are owned by it.

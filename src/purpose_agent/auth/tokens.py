@@ -26,6 +26,11 @@ REQUIRED_CLAIMS = ["exp", "nbf", "iat", "iss", "aud", "sub"]
 class InvalidToken(Exception):
     """The token is malformed, expired, not yet valid, wrongly signed, or for another audience."""
 
+    def __init__(self, message: str, *, expired: bool = False) -> None:
+        super().__init__(message)
+        # Only for the metrics: the caller is told the same either way.
+        self.expired = expired
+
 
 @dataclass(frozen=True, slots=True)
 class TokenPolicy:
@@ -102,7 +107,7 @@ class TokenService:
             )
         except (jwt.PyJWTError, ValueError) as exc:
             log.info("token_refused", reason=type(exc).__name__)
-            raise InvalidToken(str(exc)) from None
+            raise InvalidToken(str(exc), expired=isinstance(exc, jwt.ExpiredSignatureError)) from None
         role = claims.get("role")
         name = claims.get("name")
         return TokenClaims(

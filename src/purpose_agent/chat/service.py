@@ -28,6 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.auth.principal import Principal
 from purpose_agent.chat import sessions
+from purpose_agent.chat.answer_metrics import count_answer, count_new_session
 from purpose_agent.chat.answering import Reply, answering_chain, grounding_check, replaced
 from purpose_agent.chat.citations import cited
 from purpose_agent.chat.errors import AgentNotFound, NoModelAnswered
@@ -251,8 +252,9 @@ def all_citations(hits: Sequence[SearchHit]) -> list[Citation]:
 
 
 def result(prepared: Prepared, reply: Reply) -> ChatAnswer:
+    """The answer as the API gives it; counted in the metrics as given."""
     answer = reply.routed
-    return ChatAnswer(
+    given = ChatAnswer(
         answer=answer.text,
         citations=[] if prepared.abstains else citations_for(answer.text, prepared.hits),
         model_used=answer.model_used,
@@ -266,6 +268,8 @@ def result(prepared: Prepared, reply: Reply) -> ChatAnswer:
         unsupported=list(answer.grounding.unsupported),
         extractive_reason=reply.quoted_because,
     )
+    count_answer(prepared.persona.id, given)
+    return given
 
 
 async def remember(
@@ -290,8 +294,10 @@ async def remember(
             now=now,
             lifetime=deps.session_lifetime,
         )
-    if not stored:
+    if stored is None:
         raise AgentNotFound(f"The agent '{prepared.persona.id}' was deleted while it answered.")
+    if stored is sessions.StoredIn.new_session:
+        count_new_session()
 
 
 async def ask(

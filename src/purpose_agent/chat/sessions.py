@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 import orjson
@@ -63,9 +64,17 @@ async def turns(session: AsyncSession, session_id: uuid.UUID) -> list[Turn]:
     ]
 
 
+class StoredIn(StrEnum):
+    """Where an exchange was stored: a session it started, or one it continued."""
+
+    new_session = "new_session"
+    existing_session = "existing_session"
+
+
 # One round trip for the whole exchange: the persona is locked for share (a persona being deleted
 # meanwhile either waits for this write or refuses it), the session is created or slid forward, and
-# both messages are added. No row comes back when the persona is gone.
+# both messages are added. No row comes back when the persona is gone. `xmax = 0` tells an inserted
+# session row from one the upsert updated (an updated row carries the updating transaction's id).
 _STORE_EXCHANGE = text(
     """
     WITH persona AS (
@@ -75,7 +84,7 @@ _STORE_EXCHANGE = text(
         SELECT :session_id, :principal, persona.id, :now, :now, :expires_at FROM persona
         ON CONFLICT (id) DO UPDATE
             SET last_message_at = excluded.last_message_at, expires_at = excluded.expires_at
-        RETURNING id
+        RETURNING id, (xmax = 0) AS created
     )
     INSERT INTO chat_messages (session_id, role, content, token_count, details, created_at)
     SELECT stored_session.id, message.role, message.content, message.token_count, message.details, :now
@@ -84,7 +93,7 @@ _STORE_EXCHANGE = text(
                (2, 'assistant', CAST(:answer AS text), CAST(:answer_tokens AS int), CAST(:details AS jsonb))
     ) AS message (position, role, content, token_count, details)
     ORDER BY message.position
-    RETURNING chat_messages.id
+    RETURNING chat_messages.id, (SELECT created FROM stored_session) AS created
     """
 )
 
@@ -100,9 +109,9 @@ async def record_exchange(
     details: dict[str, Any],
     now: datetime,
     lifetime: timedelta,
-) -> bool:
-    """Store one question and its answer, creating the session on its first exchange; False when the
-    agent no longer exists (nothing is stored then)."""
+) -> StoredIn | None:
+    """Store one question and its answer, creating the session on its first exchange: where it went,
+    or None when the agent no longer exists (nothing is stored then)."""
     stored = await session.execute(
         _STORE_EXCHANGE,
         {
@@ -118,7 +127,10 @@ async def record_exchange(
             "details": orjson.dumps(details).decode(),
         },
     )
-    return len(stored.all()) == 2
+    rows = stored.all()
+    if len(rows) != 2:
+        return None
+    return StoredIn.new_session if rows[0].created else StoredIn.existing_session
 
 
 async def end_session(

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.chat.sessions import delete_expired
 from purpose_agent.jobs.queue import MAINTENANCE_QUEUE
+from purpose_agent.kit.metrics import CHAT_SESSIONS_EXPIRED
 
 log = structlog.get_logger("purpose_agent.chat")
 
@@ -26,6 +27,7 @@ async def delete_expired_sessions(
         async with sessionmaker() as session, session.begin():
             deleted = await delete_expired(session, now, batch)
         total += deleted
+        CHAT_SESSIONS_EXPIRED.inc(deleted)  # per batch: each is committed on its own
         if deleted < batch:
             break
     if total:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import subprocess
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, TextIO
 
@@ -90,6 +91,17 @@ def check_embedder(settings: Settings) -> None:
         raise fail(str(exc)) from None
     except OperationalError:
         raise unreachable_database(settings) from None
+
+
+def stop_child(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it hangs for 30 s."""
+    if process.poll() is None:
+        process.terminate()
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 @contextlib.asynccontextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 from typing import Annotated, Any
 
@@ -25,7 +26,6 @@ def run_server(
     settings: Settings, host: str | None, port: int | None, *, embedder_checked: bool = False
 ) -> None:
     """Serve until Ctrl-C or SIGTERM, in one process or API_WORKERS."""
-    from purpose_agent.app import create_app
     from purpose_agent.asgi import FACTORY
 
     if not embedder_checked:
@@ -43,10 +43,25 @@ def run_server(
     # uvicorn re-raises Ctrl-C after its graceful shutdown; by then all is closed.
     with contextlib.suppress(KeyboardInterrupt):
         if settings.server.api_workers > 1:
+            _share_metrics(settings)
             # Each worker process builds its own app (pool, embedder, caches) from the environment.
             uvicorn.run(FACTORY, factory=True, workers=settings.server.api_workers, **options)
         else:
+            from purpose_agent.app import create_app
+
             uvicorn.Server(uvicorn.Config(create_app(settings), **options)).run()
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Have the API processes keep their metrics in one directory, emptied first, so that a scrape of
+    any of them reports them all (prometheus-client's multiprocess mode). The processes read it from
+    the environment before their first metric is made, so it is set before they start."""
+    from purpose_agent.composition import MULTIPROCESS_VARIABLE, multiprocess_dir
+    from purpose_agent.kit.metrics_exposition import prepare_multiprocess_dir
+
+    directory = multiprocess_dir(settings).resolve()
+    prepare_multiprocess_dir(directory)
+    os.environ[MULTIPROCESS_VARIABLE] = str(directory)
 
 
 def _raise_open_files_limit() -> None:

@@ -16,6 +16,7 @@ from purpose_agent.cli.common import (
     fail,
     migrate_database,
     settings_and_logging,
+    stop_child,
 )
 from purpose_agent.cli.personas import import_personas_file
 from purpose_agent.cli.serve import run_server
@@ -50,11 +51,19 @@ def up() -> None:
         typer.echo(f"  API docs:  {base}/api/docs")
         typer.echo(f"  health:    {base}/health  and  {base}/health/ready")
         typer.echo(f"  worker:    pid {worker.pid}")
+        metrics = settings.metrics
+        worker_metrics = (
+            f" (worker: http://{metrics.worker_metrics_host}:{metrics.worker_metrics_port}/metrics)"
+            if metrics.worker_metrics_port
+            else ""
+        )
+        typer.echo(f"  metrics:   {base}/metrics{worker_metrics}")
         typer.echo("  stop with Ctrl-C")
         run_server(settings, None, None, embedder_checked=True)
     finally:
         if worker is not None:
-            _stop_child(worker)
+            # A Ctrl-C in the terminal has already sent it SIGINT; SIGTERM makes sure.
+            stop_child(worker)
             typer.echo("worker stopped")
         if database is not None and started_database:
             database.stop()
@@ -107,14 +116,3 @@ def _seed_personas(settings: Settings) -> None:
         if (count := sum(1 for _, result in results if result == outcome))
     )
     typer.echo(f"personas: {len(results)} from {path} ({counts or 'none'})")
-
-
-def _stop_child(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (a Ctrl-C in the terminal has already sent SIGINT), then SIGKILL if it hangs."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()

@@ -6,14 +6,18 @@ import asyncio
 
 import typer
 
-from purpose_agent.cli.common import check_embedder, settings_and_logging
+from purpose_agent.cli.common import check_embedder, fail, settings_and_logging
 
 
 def worker() -> None:
     """Run the background worker (document ingestion, stalled-job checks) until Ctrl-C or SIGTERM."""
+    from purpose_agent.kit.metrics_server import MetricsServerError
     from purpose_agent.processes import worker_process
 
     settings = settings_and_logging()
     check_embedder(settings)
     typer.echo("worker running; stop with Ctrl-C (running jobs finish first)")
-    asyncio.run(worker_process(settings))
+    try:
+        asyncio.run(worker_process(settings))
+    except MetricsServerError as exc:
+        raise fail(str(exc)) from None

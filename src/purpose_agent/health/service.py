@@ -1,6 +1,9 @@
 """Readiness checks: each dependency answers a cheap question, timed, within a deadline.
 
-Readiness never calls a paid API: the checks touch only our own database and Redis.
+Readiness never calls a paid API: the checks touch only our own database and Redis. Every run sets
+`purpose_agent_readiness_check` per check; a scrape runs them again when the last run is older than
+`SCRAPE_MAX_AGE_SECONDS` (orchestrators usually probe every few seconds, so it seldom has to), and
+reads the breakers' states for `purpose_agent_llm_breaker_state`.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from purpose_agent.kit.metrics import READINESS_CHECK
 from purpose_agent.kit.rate_limit import LimiterState, RateLimiter
 from purpose_agent.llm.router import LLMRouter
+
+SCRAPE_MAX_AGE_SECONDS = 15.0
 
 
 class CheckStatus(StrEnum):
@@ -36,6 +42,9 @@ class CheckResult:
 
 
 Probe = Callable[[], Awaitable[None]]
+
+# The value of `purpose_agent_readiness_check` for each outcome; a skipped check is not reported.
+GAUGE_VALUES = {CheckStatus.ok: 1.0, CheckStatus.degraded: 0.5, CheckStatus.failed: 0.0}
 
 
 async def run_check(name: str, probe: Probe, timeout: float) -> CheckResult:
@@ -112,6 +121,7 @@ class ReadinessService:
         self.timeout = timeout
         self.router = router
         self.rate_limiter = rate_limiter
+        self._checked_at: float | None = None
 
     async def providers(self) -> dict[str, dict[str, str | bool]]:
         """The LLM providers as configured, with their breakers; read from state, never by calling one."""
@@ -127,7 +137,18 @@ class ReadinessService:
         results = list(await asyncio.gather(*checks))
         if self.redis is None:
             results.append(CheckResult("redis", CheckStatus.skipped, detail="REDIS_URL is not set"))
+        for result in results:
+            if result.status in GAUGE_VALUES:
+                READINESS_CHECK.labels(result.name).set(GAUGE_VALUES[result.status])
+        self._checked_at = time.monotonic()
         return results
+
+    async def refresh_metrics(self, max_age: float = SCRAPE_MAX_AGE_SECONDS) -> None:
+        """Before a scrape: the checks again when their last run is older than `max_age` seconds, and
+        the breakers' states (the router sets their gauge as it reads them)."""
+        if self._checked_at is None or time.monotonic() - self._checked_at > max_age:
+            await self.check()
+        await self.router.status()
 
     async def _redis_check(self, redis: Redis) -> CheckResult:
         # This process still serves without Redis (breakers, limits and sign-in throttling fall back

@@ -15,6 +15,7 @@ from procrastinate import Blueprint, JobContext
 from procrastinate.builtin_tasks import remove_old_jobs
 
 from purpose_agent.jobs.queue import MAINTENANCE_QUEUE
+from purpose_agent.kit.metrics import JOBS_REQUEUED
 
 log = structlog.get_logger("purpose_agent.jobs")
 
@@ -40,6 +41,7 @@ def maintenance_blueprint(*, stalled_after_seconds: float, check_every_seconds: 
         stalled = list(await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after_seconds))
         for job in stalled:
             await manager.retry_job(job)
+            JOBS_REQUEUED.inc()
             log.warning("job_requeued", job_id=job.id, task=job.task_name, reason="its worker stopped")
         return len(stalled)
 

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from procrastinate import App, Blueprint, PsycopgConnector
 from procrastinate.app import WorkerOptions
+from procrastinate.middleware import WorkerMiddleware
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -74,13 +75,16 @@ async def run_worker(
     stalled_after_seconds: float,
     wait: bool = True,
     queues: Iterable[str] = (),
+    middleware: Iterable[WorkerMiddleware] = (),
 ) -> None:
-    """Run jobs until stopped (SIGINT/SIGTERM finish the running jobs first), or until none is left."""
+    """Run jobs until stopped (SIGINT/SIGTERM finish the running jobs first), or until none is left;
+    `middleware` wraps every job (outermost first)."""
     options: WorkerOptions = {
         "concurrency": concurrency,
         "wait": wait,
         "update_heartbeat_interval": heartbeat_seconds,
         "stalled_worker_timeout": stalled_after_seconds,
+        "worker_middleware": list(middleware),
     }
     if queues:  # none named: every queue
         options["queues"] = list(queues)

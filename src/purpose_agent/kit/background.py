@@ -25,3 +25,22 @@ class BackgroundLoop:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def every(
+    seconds: float,
+    body: Callable[[], Coroutine[Any, Any, None]],
+    on_failure: Callable[[Exception], None],
+) -> BackgroundLoop:
+    """A loop that runs `body()` at once and then every `seconds`; a run that fails is handed to
+    `on_failure` and the next one goes on as planned."""
+
+    async def repeat() -> None:
+        while True:
+            try:
+                await body()
+            except Exception as exc:
+                on_failure(exc)
+            await asyncio.sleep(seconds)
+
+    return BackgroundLoop(repeat)

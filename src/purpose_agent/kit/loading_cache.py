@@ -2,8 +2,8 @@
 
 Keys, users and personas are read on every request and change rarely: each is kept for a short
 lifetime, a burst of callers that miss the same key shares one load (`SingleFlight`), and a load that
-finds nothing (None) is never kept, so an unknown key costs a lookup every time. A lifetime of 0
-keeps nothing and only shares concurrent loads.
+finds nothing (None, or a value the cache's `keep` refuses) is never kept, so an unknown key costs a
+lookup every time. A lifetime of 0 keeps nothing and only shares concurrent loads.
 """
 
 from __future__ import annotations
@@ -20,18 +20,20 @@ V = TypeVar("V")
 
 
 class LoadingCache(Generic[K, V]):
-    """At most `maxsize` values, each for `ttl_seconds`; `get` loads what is missing."""
+    """At most `maxsize` values, each for `ttl_seconds`; `get` loads what is missing. `keep` says which
+    loaded values are kept (by default, all but None): the others go only to the callers that waited."""
 
-    def __init__(self, ttl_seconds: float, maxsize: int) -> None:
+    def __init__(self, ttl_seconds: float, maxsize: int, keep: Callable[[V], bool] | None = None) -> None:
         self._values: TTLCache[K, V] | None = TTLCache(maxsize, ttl=ttl_seconds) if ttl_seconds > 0 else None
         self._loads: SingleFlight[K, V | None] = SingleFlight()
+        self._keep = keep
 
     async def get(self, key: K, load: Callable[[], Awaitable[V | None]]) -> V | None:
         """The kept value, or `load()`'s (kept unless None)."""
         if self._values is not None and (found := self._values.get(key)) is not None:
             return found
         value = await self._loads.run(key, load)
-        if value is not None and self._values is not None:
+        if value is not None and self._values is not None and (self._keep is None or self._keep(value)):
             self._values[key] = value
         return value
 

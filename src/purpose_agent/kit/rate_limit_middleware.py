@@ -23,8 +23,11 @@ by the limit that refused it, so a client that waits for Retry-After gets throug
 checked before it did count it, so hammering chat past its limit spends the general allowance too.
 
 Health, the docs, the OpenAPI document and metrics are not limited: probes and scrapers must always
-get through. Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF
-draft; the reset in seconds) for the tightest applicable limit (fewest hits left); a refusal adds
+get through. Each refusal counts in `purpose_agent_rate_limit_refusals_total` under the class of the
+limit that refused: `default` for the limits per address and per credential, else the route class.
+
+Responses carry `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (IETF draft; the reset
+in seconds) for the tightest applicable limit (fewest hits left); a refusal adds
 `Retry-After`.
 """
 
@@ -43,6 +46,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from purpose_agent.kit.client_address import ClientAddressResolver, IPAddress
 from purpose_agent.kit.docs import DOCS_PATH
+from purpose_agent.kit.metrics import RATE_LIMIT_REFUSALS
 from purpose_agent.kit.problems import problem_response, scope_problem
 from purpose_agent.kit.rate_limit import Decision, RateLimiter, RateLimiterUnavailable, describe
 
@@ -110,11 +114,13 @@ class RateLimitPolicy:
 
 @dataclass(frozen=True)
 class LimitCheck:
-    """One limit to hit for a request: what it is called in a refusal, and its key."""
+    """One limit to hit for a request: what it is called in a refusal, its key, and its class."""
 
     label: str
     item: RateLimitItem
     key_parts: tuple[str, ...]
+    # The general limits are `default`; a route class's own are that class.
+    limit_class: RouteClass = RouteClass.default
 
 
 def checks_for(policy: RateLimitPolicy, scope: Scope, client: IPAddress | None) -> list[LimitCheck]:
@@ -128,7 +134,7 @@ def checks_for(policy: RateLimitPolicy, scope: Scope, client: IPAddress | None) 
         checks += [LimitCheck("per credential", item, subject) for item in policy.per_principal]
     route = route_class(scope["path"])
     checks += [
-        LimitCheck(f"for {route.value}", item, ("route", route.value, *subject))
+        LimitCheck(f"for {route.value}", item, ("route", route.value, *subject), route)
         for item in policy.per_route.get(route, ())
     ]
     return checks
@@ -201,6 +207,7 @@ class RateLimitMiddleware:
     async def _refuse(
         self, scope: Scope, receive: Receive, send: Send, check: LimitCheck, decision: Decision
     ) -> None:
+        RATE_LIMIT_REFUSALS.labels(check.limit_class.value).inc()
         body = scope_problem(
             scope,
             429,

@@ -1,4 +1,5 @@
-"""The outermost middleware: request id, log context, the access line, and the last guard for bugs.
+"""The outermost middleware: request id, log context, the access line, the HTTP metrics, and the last
+guard for bugs.
 
 It is plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task per request and
 breaks streaming responses. It sits outside every other middleware so that even their failures
@@ -15,6 +16,7 @@ import structlog
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from purpose_agent.kit.http_metrics import HttpMetrics
 from purpose_agent.kit.problems import problem_response, scope_problem
 
 REQUEST_ID_HEADER = "X-Request-ID"
@@ -40,8 +42,9 @@ def new_request_id() -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics | None = None) -> None:
         self.app = app
+        self.metrics = metrics or HttpMetrics()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,6 +57,9 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         status = 500
         response_started = False
+        # Routing into a mount changes it: what it was says which mount served the request.
+        root_path = scope.get("root_path", "")
+        self.metrics.started()
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status, response_started
@@ -72,6 +78,8 @@ class RequestContextMiddleware:
                     body = scope_problem(scope, 500, INTERNAL_ERROR_DETAIL)
                     await problem_response(body)(scope, receive, send_with_request_id)
             finally:
+                seconds = time.perf_counter() - started
+                self.metrics.finished(scope, status, seconds, root_path)
                 principal = state.get("principal")
                 _access_log.info(
                     "request",
@@ -79,6 +87,6 @@ class RequestContextMiddleware:
                     # The path only: query strings may carry secrets.
                     path=scope["path"],
                     status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    duration_ms=round(seconds * 1000, 2),
                     **({"principal": principal} if principal else {}),
                 )

@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.metrics import CHUNKS_EMBEDDED
 from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.chunking import Chunk as DraftChunk
 from purpose_agent.knowledge.chunking import ChunkingPolicy, chunk_blocks
@@ -97,7 +98,9 @@ async def _ingest(
 
     vectors: list[list[float]] = []
     for start in range(0, len(drafts), batch_size):
-        vectors += await embedder.embed([draft.text for draft in drafts[start : start + batch_size]])
+        batch = drafts[start : start + batch_size]
+        vectors += await embedder.embed([draft.text for draft in batch])
+        CHUNKS_EMBEDDED.inc(len(batch))
         await _progress(sessionmaker, document_id, progress_chunks=len(vectors))
 
     async with sessionmaker() as session, session.begin():

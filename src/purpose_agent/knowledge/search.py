@@ -5,11 +5,13 @@ sits in the index scan, and pgvector's iterative scan keeps reading the HNSW gra
 rows pass it), ranks them, and the fused score of a chunk is the sum over sides of 1/(k + rank).
 `similarity` (cosine, 0..1 for normalised vectors) is returned for every hit, and is what
 `min_score` filters on in vector and hybrid mode; in keyword mode `min_score` filters the
-full-text rank. Results are ordered by score, highest first.
+full-text rank. Results are ordered by score, highest first. Each search is timed and its passages
+counted by mode (`purpose_agent_search_duration_seconds`, `purpose_agent_search_passages_returned`).
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -18,6 +20,7 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purpose_agent.kit.metrics import SEARCH_DURATION, SEARCH_PASSAGES
 from purpose_agent.knowledge.index import vector_type
 from purpose_agent.knowledge.models import TEXT_SEARCH_CONFIG
 
@@ -132,6 +135,7 @@ async def search_chunks(
     """The best `top_k` chunks for `query` (and its `embedding`, needed unless mode is keyword)."""
     if mode is not SearchMode.keyword and embedding is None:
         raise ValueError("vector and hybrid search need the query's embedding")
+    started = time.perf_counter()
     # Settings local to this transaction: enough candidates for recall, and iterative scans so that
     # a category filter still yields `candidates` rows from the HNSW index.
     # A cached generic plan is made without the LIMIT and the category, and then scans every row
@@ -157,7 +161,7 @@ async def search_chunks(
             "top_k": top_k,
         },
     )
-    return [
+    hits = [
         SearchHit(
             chunk_id=row.chunk_id,
             document_id=row.document_id,
@@ -173,6 +177,9 @@ async def search_chunks(
         )
         for row in rows
     ]
+    SEARCH_DURATION.labels(mode.value).observe(time.perf_counter() - started)
+    SEARCH_PASSAGES.labels(mode.value).observe(len(hits))
+    return hits
 
 
 def _vector_literal(values: Sequence[float]) -> str:

@@ -13,6 +13,8 @@ While the first token is awaited, `Heartbeat` events let the caller keep its con
 
 A caller may have each answer checked before its route is recorded (`check`: whether the answer is
 supported by the context it was given), so that the usage record says what the check found.
+
+Every attempt, answer, failover and breaker state read also moves the metrics (`llm.route_metrics`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field, replace
 
 import structlog
 
+from purpose_agent.llm import route_metrics
 from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerStore
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt, FailureReason, ProviderError
@@ -145,10 +148,13 @@ class LLMRouter:
         status: dict[str, dict[str, str | bool]] = {}
         for name, provider in self.providers.items():
             try:
-                breaker = (await self.breakers.state(name, now)).value
+                state = await self.breakers.state(name, now)
             except Exception:
                 # The breakers' store (Redis) is down; readiness reports that store on its own.
                 breaker = "unknown"
+            else:
+                breaker = state.value
+                route_metrics.breaker_state(name, state)
             status[name] = {
                 "configured": provider.configured,
                 "in_chain": name in self.default_chain,
@@ -185,6 +191,7 @@ class LLMRouter:
                 answer = await route.answered(call, completion.text, completion.usage)
                 return await route.checked(answer, check)
             await route.failed(call, error)
+        route.exhausted()
         if not has_fallback:
             route.record(None)
         raise AllProvidersFailed(route.attempts)
@@ -211,6 +218,8 @@ class LLMRouter:
             ends: list[StreamEnd] = []
             try:
                 async for event in self._relay(call.provider.name, parts, texts, ends, route.clock):
+                    if isinstance(event, Token) and len(texts) == 1:
+                        route.first_token(call)
                     yield event
             except ProviderError as error:
                 if texts:  # the answer has begun: it cannot move to another provider now
@@ -226,6 +235,7 @@ class LLMRouter:
             answer = await route.answered(call, "".join(texts), ends[0].usage)
             yield Finished(await route.checked(answer, check))
             return
+        route.exhausted()
         if not has_fallback:
             route.record(None)
         yield StreamFailed(None, str(AllProvidersFailed(route.attempts)), tuple(route.attempts))
@@ -327,6 +337,7 @@ class _Route:
         self.attempts: list[Attempt] = []
         self._providers = iter(router.chain(chain))
         self._again: _Call | None = None  # the call to repeat, its backoff pause already taken
+        self._current: str | None = None  # the provider whose turn it is
 
     async def next_call(self) -> _Call | None:
         """The next call to make, its gate passed; None once the chain is done."""
@@ -338,6 +349,10 @@ class _Route:
                 next_provider = next(self._providers, None)
                 if next_provider is None:
                     return None
+                if self._current is not None and self.attempts:
+                    # The provider before it failed (a success ends the route): the chain moves on.
+                    route_metrics.moved_on(self._current, self.attempts[-1].reason)
+                self._current = next_provider.name
                 provider, model, number = next_provider, self.request.model or next_provider.model, 0
             if await self._gate(provider, model):
                 return _Call(provider, model, number, time.monotonic())
@@ -346,6 +361,7 @@ class _Route:
         """Record a failed call; when the same provider should be tried again, pause first."""
         name = call.provider.name
         self._add_attempt(call.provider, call.model, error, call.started)
+        route_metrics.attempt_failed(self.attempts[-1])
         if error.reason is not FailureReason.busy:  # a full queue is load, not a broken provider
             trip = error.reason is FailureReason.credentials_rejected
             await self.router.breakers.record_failure(name, self.router._now(), trip=trip)
@@ -361,6 +377,7 @@ class _Route:
     async def cut(self, call: _Call, error: ProviderError) -> StreamFailed:
         """Record a stream that failed after its first token, and the event that ends it."""
         self._add_attempt(call.provider, call.model, error, call.started)
+        route_metrics.attempt_failed(self.attempts[-1], cut=True)
         await self.router.breakers.record_failure(call.provider.name, self.router._now())
         self._log(self.attempts[-1])
         return StreamFailed(error.reason, error.detail, tuple(self.attempts))
@@ -370,7 +387,20 @@ class _Route:
         await self.router.breakers.record_success(call.provider.name, self.router._now())
         model_used = f"{call.provider.name}/{call.model}"
         cost = self.router.prices.cost(model_used, usage)
+        route_metrics.attempt_answered(
+            call.provider.name, model_used, time.monotonic() - call.started, usage, cost
+        )
         return RoutedAnswer(text, usage, model_used, tuple(self.attempts), cost)
+
+    def first_token(self, call: _Call) -> None:
+        """A stream's first token arrived."""
+        model_used = f"{call.provider.name}/{call.model}"
+        route_metrics.first_token(call.provider.name, model_used, time.monotonic() - call.started)
+
+    def exhausted(self) -> None:
+        """The chain ended without an answer."""
+        if self.attempts:  # an empty chain is a configuration, not providers failing
+            route_metrics.all_failed()
 
     def record(self, answer: RoutedAnswer | None) -> None:
         """Record the route: its failed attempts and who answered (None: nobody)."""
@@ -397,6 +427,7 @@ class _Route:
         else:
             return True
         self._add_attempt(provider, model, error, started)
+        route_metrics.attempt_failed(self.attempts[-1])
         return False
 
     def _add_attempt(self, provider: Provider, model: str, error: ProviderError, started: float) -> None:

@@ -12,6 +12,7 @@ defaults. `.env.example` is written from the groups' docstrings (`make env-examp
     variables.py    every setting with its variable
     fields.py       what a group is made of: its config, shared field types and checks
     server.py       HOST, PORT, APP_ENV, ...; logs and health
+    metrics.py      METRICS_TOKEN, WORKER_METRICS_*: who reads the metrics, where the worker serves them
     storage.py      DATABASE_*, the embedded database, REDIS_*
     rate_limits.py  RATE_LIMIT_*, TRUSTED_PROXIES
     llm.py          LLM_*: the chain, deadlines, retries, breakers, prices

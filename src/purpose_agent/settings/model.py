@@ -13,6 +13,7 @@ from purpose_agent.settings.chat import ChatSettings
 from purpose_agent.settings.knowledge import JobsSettings, KnowledgeSettings
 from purpose_agent.settings.llm import LlmSettings
 from purpose_agent.settings.mcp import McpSettings
+from purpose_agent.settings.metrics import MetricsSettings
 from purpose_agent.settings.providers import ProviderSettings, read_provider_settings
 from purpose_agent.settings.rate_limits import RateLimitSettings
 from purpose_agent.settings.security import EXAMPLE_JWT_SECRET, JwtAlgorithm, SecuritySettings
@@ -34,6 +35,7 @@ class Settings(EnvironmentSettings):
 
     server: ServerSettings = Field(default_factory=ServerSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)

@@ -47,6 +47,7 @@ SECRET_VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
     "EMBEDDER_API_KEY",
+    "METRICS_TOKEN",
     *(f"{name.upper()}_API_KEY" for name in KNOWN_PROVIDERS if name != "local"),
 )
 
