@@ -79,7 +79,7 @@ def test_production_has_replicas_limits_secret_files_and_a_tls_proxy() -> None:
         assert environment["APP_ENV"] == "production", name
         # Secrets only as files: no value in the environment, none of development's.
         assert not {"DATABASE_URL", "REDIS_URL", "JWT_SECRET"} & set(environment), name
-        for variable in ("DATABASE_URL_FILE", "REDIS_URL_FILE", "JWT_SECRET_FILE"):
+        for variable in ("DATABASE_URL_FILE", "REDIS_URL_FILE", "JWT_SECRET_FILE", "METRICS_TOKEN_FILE"):
             secret = Path(environment[variable]).name
             assert {"source": secret} in service["secrets"], (name, variable)
             assert secret in config["secrets"]

@@ -101,6 +101,8 @@ def stack(
             "WORKER_HEARTBEAT_SECONDS": "1",
             "WORKER_STALLED_AFTER_SECONDS": "4",
             "WORKER_STALLED_CHECK_SECONDS": "1",
+            # On the host's network a fixed metrics port may be taken by another program.
+            "WORKER_METRICS_PORT": "0",
         }
         secret_mount = f"{jwt_secret}:/run/secrets/jwt_secret:ro"
         one_off_env = {**env, "JWT_SECRET": jwt_secret.read_text().strip()}

@@ -147,9 +147,9 @@ def test_the_secret_s_keys_are_the_files_the_settings_name(
     settings = resources[("ConfigMap", "purpose-agent")]["data"]
     assert settings["APP_ENV"] == "production"
     files = {name: path for name, path in settings.items() if name.endswith("_FILE")}
-    assert set(files) == {"DATABASE_URL_FILE", "REDIS_URL_FILE", "JWT_SECRET_FILE"}
+    assert set(files) == {"DATABASE_URL_FILE", "REDIS_URL_FILE", "JWT_SECRET_FILE", "METRICS_TOKEN_FILE"}
     # No secret value sits in the ConfigMap.
-    assert not {"DATABASE_URL", "REDIS_URL", "JWT_SECRET"} & set(settings)
+    assert not {"DATABASE_URL", "REDIS_URL", "JWT_SECRET", "METRICS_TOKEN"} & set(settings)
     for name, spec in pod_specs(resources).items():
         [container] = spec["containers"]
         assert container["envFrom"] == [{"configMapRef": {"name": "purpose-agent"}}], name
@@ -157,7 +157,7 @@ def test_the_secret_s_keys_are_the_files_the_settings_name(
         [volume] = [volume for volume in spec["volumes"] if volume["name"] == "secrets"]
         assert volume["secret"]["secretName"] == "purpose-agent", name
         keys = {str(Path(path).relative_to(mount["mountPath"])) for path in files.values()}
-        assert keys == {"database_url", "redis_url", "jwt_secret"}, name
+        assert keys == {"database_url", "redis_url", "jwt_secret", "metrics_token"}, name
 
     external = yaml.safe_load((KUBERNETES / "examples" / "external-secret.yaml").read_text())
     assert external["kind"] == "ExternalSecret"
