@@ -39,5 +39,5 @@ if [ -z "${CMAKE_ARGS:-}" ] && [ "$(uname -m)" = x86_64 ]; then
 fi
 find_links=()
 if [ -d "$wheels" ]; then find_links=(--find-links "$wheels"); fi
-"$VENV/bin/python" -m pip install --quiet "${find_links[@]}" -e '.[dev]'
+"$VENV/bin/python" -m pip install --quiet "${find_links[@]}" -e '.[dev,all]'
 echo "installed into $VENV"

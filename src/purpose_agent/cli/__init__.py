@@ -3,7 +3,7 @@
 Each command group is a module; this one puts them together in the order `--help` lists them.
 
     common.py     settings and logging, one-line failures, the database, the embedder check
-    db.py         migrate; db start, stop, status
+    db.py         migrate, backup, restore; db start, stop, status
     serve.py      serve
     mcp.py        mcp (stdio, for desktop clients)
     up.py         up: the embedded database, migrations, seeds, the worker and the API at once
@@ -33,6 +33,8 @@ def version() -> None:
 
 
 app.command()(db.migrate)
+app.command()(db.backup)
+app.command()(db.restore)
 app.command()(serve.serve)
 app.command("mcp")(mcp.mcp_stdio)
 app.command()(up.up)

@@ -46,24 +46,30 @@ def embedded_database(settings: Settings) -> EmbeddedPostgres:
     return EmbeddedPostgres(settings.database.embedded_dir, settings.database.embedded_port)
 
 
+def unreachable_database(settings: Settings) -> typer.Exit:
+    """The one line for a database that does not answer, with what to do about it."""
+    embedded = settings.database.uses_embedded
+    hint = "start it with `purpose-agent db start`" if embedded else "check DATABASE_URL"
+    return fail(f"cannot reach the database; {hint}")
+
+
 def migrate_database(settings: Settings) -> None:
     from sqlalchemy.exc import OperationalError
 
-    from purpose_agent.db.migrate import upgrade
+    from purpose_agent.db.migrate import MigrationError, upgrade
 
     try:
         upgrade(settings.database.sqlalchemy_url())
     except OperationalError:
-        hint = (
-            "start it with `purpose-agent db start`"
-            if settings.database.uses_embedded
-            else "check DATABASE_URL"
-        )
-        raise fail(f"cannot reach the database; {hint}") from None
+        raise unreachable_database(settings) from None
+    except MigrationError as exc:
+        raise fail(str(exc)) from None
 
 
 def check_embedder(settings: Settings) -> None:
     """Stop before serving when the index holds vectors of another embedder than the configured one."""
+    from sqlalchemy.exc import OperationalError
+
     from purpose_agent.composition import embedder_from
     from purpose_agent.db.engine import create_engine, create_sessionmaker
     from purpose_agent.knowledge.index import EmbedderMismatch, check_index
@@ -83,6 +89,8 @@ def check_embedder(settings: Settings) -> None:
         asyncio.run(check())
     except EmbedderMismatch as exc:
         raise fail(str(exc)) from None
+    except OperationalError:
+        raise unreachable_database(settings) from None
 
 
 def stop_child(process: subprocess.Popen[bytes]) -> None:

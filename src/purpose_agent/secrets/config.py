@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -30,6 +32,9 @@ class SecretsConfig(BaseModel):
 
     Where the secret settings come from: JWT_SECRET, JWT_PRIVATE_KEY, DATABASE_URL, REDIS_URL,
     EMBEDDER_API_KEY, GEMINI_API_KEY, OPENAI_API_KEY, ANTHROPIC_API_KEY and OLLAMA_API_KEY.
+    Each may also be read from the file its NAME_FILE variable names in the environment (e.g.
+    JWT_SECRET_FILE=/run/secrets/jwt_secret, as Docker and Kubernetes mount secrets); a file named that
+    cannot be read stops the start with one line naming it.
     """
 
     # Each field is read from its variable, the alias: VAULT_ADDR, SECRETS_PROVIDER, ...
@@ -102,18 +107,19 @@ def open_secret_cache(config: SecretsConfig, *, clock: Clock = time.monotonic) -
 
 def _provider(config: SecretsConfig) -> SecretsProvider | None:
     kind = config.provider
-    # Each SDK is imported only when chosen: boto3 alone adds a good part of a second to every start.
+    # Each SDK is imported only when chosen: boto3 alone adds a good part of a second to every start,
+    # and a production image carries only the extras (pyproject.toml) of the provider it uses.
     if kind is SecretsProviderKind.file:
         from purpose_agent.secrets.files import FileProvider
 
         return FileProvider(config.directory)
     if kind is SecretsProviderKind.vault:
-        from purpose_agent.secrets.vault import VaultProvider
-
         if not config.vault_addr:
             raise ProviderMisconfigured(kind.value, "VAULT_ADDR is not set")
         if config.vault_token is None and config.vault_token_file is None:
             raise ProviderMisconfigured(kind.value, "neither VAULT_TOKEN nor VAULT_TOKEN_FILE is set")
+        with _sdk_of(kind, "hvac", "requests"):
+            from purpose_agent.secrets.vault import VaultProvider
         token = config.vault_token.get_secret_value() if config.vault_token else None
         return VaultProvider(
             config.vault_addr,
@@ -123,18 +129,31 @@ def _provider(config: SecretsConfig) -> SecretsProvider | None:
             path=config.vault_path,
         )
     if kind is SecretsProviderKind.aws:
-        from purpose_agent.secrets.aws import AwsProvider
-
         for name, value in (("AWS_SECRET_ID", config.aws_secret_id), ("AWS_REGION", config.aws_region)):
             if not value:
                 raise ProviderMisconfigured(kind.value, f"{name} is not set")
+        with _sdk_of(kind, "boto3", "botocore"):
+            from purpose_agent.secrets.aws import AwsProvider
         return AwsProvider(
             config.aws_secret_id, region=config.aws_region, endpoint_url=config.aws_endpoint_url or None
         )
     if kind is SecretsProviderKind.azure:
-        from purpose_agent.secrets.azure import AzureProvider
-
         if not config.azure_key_vault_url:
             raise ProviderMisconfigured(kind.value, "AZURE_KEY_VAULT_URL is not set")
+        with _sdk_of(kind, "azure"):
+            from purpose_agent.secrets.azure import AzureProvider
         return AzureProvider(config.azure_key_vault_url)
     return None
+
+
+@contextlib.contextmanager
+def _sdk_of(kind: SecretsProviderKind, *packages: str) -> Iterator[None]:
+    """An import of the provider's SDK that, when the SDK is not installed, names the extra to install."""
+    try:
+        yield
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").partition(".")[0] not in packages:
+            raise
+        raise ProviderMisconfigured(
+            kind.value, f"its SDK is not installed: pip install 'purpose-agent[{kind.value}]'"
+        ) from None

@@ -30,10 +30,15 @@ class FileProvider:
 
     def _read(self, path: Path) -> str:
         try:
-            text = path.read_text(encoding="utf-8")
+            return read_secret_file(path)
         except OSError as exc:
             raise ProviderMisconfigured(self.name, f"cannot read {path}: {exc.strerror}") from None
         except UnicodeDecodeError:
             raise SecretMalformed(self.name, f"{path} is not UTF-8 text") from None
-        # Editors and `echo` end a file with a newline; the secret itself does not.
-        return text.removesuffix("\n").removesuffix("\r")
+
+
+def read_secret_file(path: Path) -> str:
+    """The secret `path` holds, less one trailing newline; raises OSError or UnicodeDecodeError."""
+    text = path.read_text(encoding="utf-8")
+    # Editors and `echo` end a file with a newline; the secret itself does not.
+    return text.removesuffix("\n").removesuffix("\r")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 from pydantic_settings import SettingsError as PydanticSettingsError
 
+from purpose_agent.llm.providers.local import runtime_installed
 from purpose_agent.secrets import SecretsError
 from purpose_agent.settings.errors import SettingsError, describe_settings_error
 from purpose_agent.settings.model import Settings
@@ -26,4 +27,9 @@ def load_settings() -> Settings:
         raise SettingsError(str(exc)) from None
     if settings.server.app_env is AppEnv.production and (problems := settings.production_problems()):
         raise SettingsError("refusing to start in production: " + "; ".join(problems))
+    if settings.llm.local_answers and not runtime_installed():
+        raise SettingsError(
+            "LLM_LOCAL_ANSWERS=true needs the built-in model, which is not installed: "
+            "pip install 'purpose-agent[local-model]'"
+        )
     return settings

