@@ -17,7 +17,7 @@ from purpose_agent.auth.endpoints import router as auth_router
 from purpose_agent.auth.principal import Role
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
-from purpose_agent.composition import rate_limit_policy, rate_limiter_from
+from purpose_agent.composition import rate_limit_policy, rate_limiter_from, server_timing_on
 from purpose_agent.context import open_context
 from purpose_agent.db.errors import install_database_problem_handlers
 from purpose_agent.health.endpoints import router as health_router
@@ -114,5 +114,5 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         # An upload may carry the largest document plus its multipart framing and form fields.
         per_path={UPLOAD_PATH: settings.knowledge.upload_max_bytes + MULTIPART_ALLOWANCE},
     )
-    app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(RequestContextMiddleware, server_timing=server_timing_on(settings))
     return app

@@ -43,7 +43,7 @@ from purpose_agent.llm.recorder import DatabaseRecorder
 from purpose_agent.llm.registry import build_provider
 from purpose_agent.llm.router import LLMRouter, RouterPolicy
 from purpose_agent.personas.profile import ProfileCache
-from purpose_agent.settings import JwtAlgorithm, Settings
+from purpose_agent.settings import AppEnv, JwtAlgorithm, Settings
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -311,3 +311,9 @@ def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
         },
         clients=clients,
     )
+
+
+def server_timing_on(settings: Settings) -> bool:
+    """Whether responses carry Server-Timing: SERVER_TIMING when set, else only in development."""
+    chosen = settings.tracing.server_timing
+    return settings.server.app_env is AppEnv.development if chosen is None else chosen

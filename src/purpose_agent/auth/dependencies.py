@@ -22,6 +22,7 @@ from purpose_agent.auth.principal import Principal, Role
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenService, looks_like_jwt
 from purpose_agent.kit.app_context import context_of
+from purpose_agent.kit.timings import stage
 
 log = structlog.get_logger("purpose_agent.auth")
 
@@ -67,7 +68,8 @@ async def current_principal(request: Request) -> Principal:
     if secret is None:
         raise Unauthenticated(MISSING)
     context = auth_context(request)
-    principal = await context.authenticator.principal(context.sessionmaker, secret, datetime.now(UTC))
+    with stage("auth"):
+        principal = await context.authenticator.principal(context.sessionmaker, secret, datetime.now(UTC))
     if principal is None:
         await _note_denied(context.sessionmaker, request, secret)
         raise Unauthenticated(INVALID)

@@ -35,6 +35,7 @@ from purpose_agent.chat.extractive import ExtractiveReason, extractive_answer
 from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
 from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
+from purpose_agent.kit.timings import timed
 from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
@@ -176,6 +177,7 @@ async def prepare(
     )
 
 
+@timed("model")
 async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> Reply:
     """Phase 2: the abstention without any call; the quoted passages when no model is to answer; else
     the router's answer, checked, unless it must be replaced by quotes; the quotes when every model
@@ -268,6 +270,7 @@ def result(prepared: Prepared, reply: Reply) -> ChatAnswer:
     )
 
 
+@timed("write")
 async def remember(
     sessionmaker: async_sessionmaker[AsyncSession],
     deps: ChatDeps,
@@ -314,6 +317,7 @@ async def ask(
     return answer
 
 
+@timed("history")
 async def _stored_history(
     sessionmaker: async_sessionmaker[AsyncSession],
     principal: Principal,
@@ -334,6 +338,7 @@ def search_focus(question: str, follows: str) -> str:
     return f"{follows}\n{question}" if follows else question
 
 
+@timed("retrieval")
 async def _retrieve(
     sessionmaker: async_sessionmaker[AsyncSession], embedder: Embedder, persona: AgentProfile, query: str
 ) -> list[SearchHit]:

@@ -41,6 +41,7 @@ SECRET_VARIABLES = (
     "DATABASE_URL",
     "REDIS_URL",
     "EMBEDDER_API_KEY",
+    "SEQ_API_KEY",
     *(f"{name.upper()}_API_KEY" for name in KNOWN_PROVIDERS if name != "local"),
 )
 
