@@ -29,6 +29,7 @@ from purpose_agent.kit.error_handlers import install_problem_handlers
 from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
+from purpose_agent.kit.tracing_setup import trace_app
 from purpose_agent.knowledge.endpoints import router as knowledge_router
 from purpose_agent.knowledge.job_endpoints import router as jobs_router
 from purpose_agent.mcp.endpoints import router as mcp_router
@@ -115,4 +116,6 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         per_path={UPLOAD_PATH: settings.knowledge.upload_max_bytes + MULTIPART_ALLOWANCE},
     )
     app.add_middleware(RequestContextMiddleware, server_timing=server_timing_on(settings))
+    if settings.tracing.tracing_enabled:
+        trace_app(app)  # outermost of all, so that even the access line is inside the request's span
     return app

@@ -19,6 +19,7 @@ from purpose_agent.composition import WORKER_EMBEDDER_THREADS, worker_app
 from purpose_agent.context import open_context
 from purpose_agent.jobs import repository as jobs
 from purpose_agent.jobs.queue import INGESTION_QUEUE, run_worker
+from purpose_agent.jobs.routine_logs import quiet_routine_job_logs
 from purpose_agent.jobs.schemas import FINAL_STATES
 from purpose_agent.knowledge import repository as knowledge
 from purpose_agent.knowledge.embeddings.base import Embedder
@@ -49,6 +50,7 @@ async def _resources(settings: Settings) -> AsyncIterator[tuple[async_sessionmak
 
 async def worker_process(settings: Settings) -> None:
     """Run jobs until SIGINT/SIGTERM, which let the running ones finish first."""
+    quiet_routine_job_logs()
     async with _resources(settings) as (sessionmaker, embedder):
         await run_worker(
             worker_app(settings, sessionmaker, embedder),

@@ -72,7 +72,9 @@ async def test_production_sends_no_server_timing_unless_asked_but_still_logs_the
     assert list(server_timing(response)) == [*CHAT_STAGES, "total"]
 
 
-async def test_a_request_without_stages_has_only_its_total(user_client: AsyncClient, logs: LogCapture) -> None:
+async def test_a_request_without_stages_has_only_its_total(
+    user_client: AsyncClient, logs: LogCapture
+) -> None:
     response = await user_client.get("/health")
     assert list(server_timing(response)) == ["total"]
     assert "timings_ms" not in access_line(logs, "/health")

@@ -36,6 +36,7 @@ from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
 from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
 from purpose_agent.kit.timings import timed
+from purpose_agent.kit.tracing import traced
 from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
@@ -339,6 +340,7 @@ def search_focus(question: str, follows: str) -> str:
 
 
 @timed("retrieval")
+@traced("retrieval")
 async def _retrieve(
     sessionmaker: async_sessionmaker[AsyncSession], embedder: Embedder, persona: AgentProfile, query: str
 ) -> list[SearchHit]:

@@ -18,6 +18,7 @@ from enum import StrEnum
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purpose_agent.kit.tracing import annotate, traced
 from purpose_agent.knowledge.index import vector_type
 from purpose_agent.knowledge.models import TEXT_SEARCH_CONFIG
 
@@ -117,6 +118,7 @@ def _statement(mode: SearchMode, dimension: int) -> str:
     """
 
 
+@traced("knowledge.search")
 async def search_chunks(
     session: AsyncSession,
     *,
@@ -132,6 +134,7 @@ async def search_chunks(
     """The best `top_k` chunks for `query` (and its `embedding`, needed unless mode is keyword)."""
     if mode is not SearchMode.keyword and embedding is None:
         raise ValueError("vector and hybrid search need the query's embedding")
+    annotate({"search.mode": mode.value, "search.top_k": top_k})
     # Settings local to this transaction: enough candidates for recall, and iterative scans so that
     # a category filter still yields `candidates` rows from the HNSW index.
     # A cached generic plan is made without the LIMIT and the category, and then scans every row
