@@ -111,7 +111,8 @@ class OtlpReceiver(LocalServer):
             if result:
                 return result
             time.sleep(0.1)
-        raise AssertionError(f"not received in {timeout} s: {len(self.spans)} spans, {len(self.logs)} logs")
+        names = sorted({span.name for span in self.spans})
+        raise AssertionError(f"not received in {timeout} s; spans {names}, {len(self.logs)} log records")
 
     def _received(self, path: str, body: bytes, content_type: str) -> bytes:
         with self._lock:

@@ -29,6 +29,7 @@ from tests.llm.fake_upstream import FakeUpstream
 from tests.mcp.test_processes import COMMAND, Deployment
 from tests.otlp_receiver import OtlpReceiver, ReceivedSpan
 
+EMAIL = "jane.doe@example.com"
 INGESTION_STAGES = ["ingest.parse", "ingest.chunk", "ingest.embed", "ingest.store"]
 QUESTION = {"agent_id": "kettle-helper", "question": "How long is the heating element covered?"}
 
@@ -128,7 +129,9 @@ def test_a_chat_request_is_one_trace_from_its_server_span_to_retrieval_the_model
     api: str, user_key: str, deployment: TracedDeployment, receiver: OtlpReceiver, openai_fake: FakeUpstream
 ) -> None:
     openai_fake.reply.chunks = ["The heating element", " is covered for five years [1]."]
-    response = httpx.post(f"{api}/api/chat", json=QUESTION, headers={"X-API-Key": user_key}, timeout=60)
+    response = httpx.post(
+        f"{api}/api/chat?contact={EMAIL}", json=QUESTION, headers={"X-API-Key": user_key}, timeout=60
+    )
     assert response.status_code == 200, response.text
     request_id = response.headers["x-request-id"]
 
@@ -159,6 +162,10 @@ def test_a_chat_request_is_one_trace_from_its_server_span_to_retrieval_the_model
     assert all(descends_from(span, server, spans) for span in sql)
     assert any(span.parent_id == search.span_id for span in sql), "the search's statement is in its span"
     assert any(span.parent_id == server.span_id for span in sql), "the session's write is the request's"
+
+    # Spans bypass the log redactor: the query string and the client's address are kept out of them.
+    assert not [span for span in spans if any(EMAIL in str(value) for value in span.attributes.values())]
+    assert server.attributes["net.peer.ip"] == "[IP]"
 
     # The access line of that request carries its trace; so does the same line sent over OTLP.
     serve_log = next(deployment.workdir.glob("serve-*.log")).read_text()

@@ -117,5 +117,6 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     )
     app.add_middleware(RequestContextMiddleware, server_timing=server_timing_on(settings))
     if settings.tracing.tracing_enabled:
-        trace_app(app)  # outermost of all, so that even the access line is inside the request's span
+        # Outermost of all, so that even the access line is inside the request's span.
+        trace_app(app, redact_ip_addresses=settings.observability.log_redact_ip_addresses)
     return app

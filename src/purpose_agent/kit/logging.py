@@ -91,8 +91,8 @@ def configure_logging(
     """Send every log record of this process, redacted, to `stream` (stdout by default) as JSON lines
     (`console`: readable lines) and to each of `sinks` as JSON lines, without waiting for them.
 
-    `trace_ids`: lines logged inside a sampled span carry its trace_id and span_id. Handlers of an earlier
-    call are closed (a sink's queue is sent first, for a few seconds at most)."""
+    `trace_ids`: lines logged inside a sampled span carry its trace_id and span_id. The sinks of an
+    earlier call are closed (what they hold is sent first, for a few seconds at most)."""
     out = stream or sys.stdout
     formatter = functools.partial(
         build_formatter, service=service, version=version, redactor=redactor, trace_ids=trace_ids
@@ -104,7 +104,8 @@ def configure_logging(
     root = logging.getLogger()
     for existing in list(root.handlers):
         root.removeHandler(existing)
-        existing.close()
+        if isinstance(existing, ShippingHandler):  # its thread stops; a stream handler's stream stays open
+            existing.close()
     for added in (handler, *shippers):
         root.addHandler(added)
     root.setLevel(level)

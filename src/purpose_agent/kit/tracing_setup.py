@@ -1,5 +1,5 @@
 """Turn tracing on for a process: the OpenTelemetry SDK, its OTLP/HTTP exporter, and the libraries'
-instrumentations (FastAPI/ASGI, httpx, SQLAlchemy, Redis).
+instrumentations (ASGI, httpx, SQLAlchemy, Redis).
 
 Called once at start by the API and the worker when TRACING_ENABLED is true; until then (and always
 when it is false) the SDK is not even imported. Spans leave in batches from the SDK's own thread and
@@ -11,9 +11,11 @@ our own model-attempt spans (`llm.attempt`), without an HTTP span beneath.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from opentelemetry import trace
+from opentelemetry.trace import Span
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -21,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["configure_tracing", "trace_app"]
 
+_URL_ATTRIBUTES: Final = ("http.url", "url.full", "http.target")
+_CLIENT_ADDRESS_ATTRIBUTES: Final = ("net.peer.ip", "client.address", "net.sock.peer.addr")
 # ASGI's per-message spans (one per body chunk, so one per token of a stream) cost more than they tell.
 _SKIPPED_ASGI_SPANS: Final[list[Literal["receive", "send"]]] = ["receive", "send"]
 
@@ -66,9 +70,66 @@ def configure_tracing(
     SQLAlchemyInstrumentor().instrument(tracer_provider=provider, skip_dep_check=True)
 
 
-def trace_app(app: FastAPI) -> None:
+def trace_app(app: FastAPI, *, redact_ip_addresses: bool = True) -> None:
     """A server span around every request of `app`, named by its route template (`POST /api/chat`),
-    outside every middleware so that the access line carries its trace id."""
-    from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    outside every middleware so that the access line carries its trace id.
 
-    FastAPIInstrumentor.instrument_app(app, exclude_spans=_SKIPPED_ASGI_SPANS)
+    The ASGI middleware names the span by the method at first and `_NameByRoute` adds the template
+    once routing has found it: the FastAPI instrumentation matches every route again at the start of
+    each request to name it, which was most of what tracing cost a request that is not sampled.
+
+    Spans do not pass through the log redactor, so what it would catch is kept out of them here: the
+    query string (as the access line leaves it out: it may carry secrets), and with
+    `redact_ip_addresses` the client's address. OTEL_PYTHON_FASTAPI_EXCLUDED_URLS is honoured."""
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+    from opentelemetry.sdk.trace import ReadableSpan
+    from opentelemetry.util.http import get_excluded_urls
+
+    def keep_private(span: Span, scope: dict[str, Any]) -> None:
+        if not isinstance(span, ReadableSpan) or not span.is_recording():
+            return
+        recorded = span.attributes or {}
+        for key in _URL_ATTRIBUTES:
+            if isinstance(value := recorded.get(key), str) and "?" in value:
+                span.set_attribute(key, value.split("?", 1)[0])
+        if "url.query" in recorded:
+            span.set_attribute("url.query", "[REDACTED]")
+        for key in _CLIENT_ADDRESS_ATTRIBUTES:
+            if redact_ip_addresses and key in recorded:
+                span.set_attribute(key, "[IP]")
+
+    app.add_middleware(_NameByRoute)
+    app.add_middleware(
+        OpenTelemetryMiddleware,
+        excluded_urls=get_excluded_urls("FASTAPI"),
+        default_span_details=_method_only,
+        server_request_hook=keep_private,
+        exclude_spans=_SKIPPED_ASGI_SPANS,
+    )
+
+
+def _method_only(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    return str(scope.get("method", "HTTP")), {}
+
+
+class _NameByRoute:
+    """Names the request's span `METHOD /route/{template}` when the response starts (the router has
+    matched the route by then, and FastAPI leaves it in the scope; the span ends with the body)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        span = trace.get_current_span()
+        if scope["type"] != "http" or not span.is_recording():
+            await self.app(scope, receive, send)
+            return
+
+        async def naming_send(message: Message) -> None:
+            route = getattr(scope.get("route"), "path", None)
+            if message["type"] == "http.response.start" and isinstance(route, str):
+                span.update_name(f"{scope['method']} {route}")
+                span.set_attribute("http.route", route)
+            await send(message)
+
+        await self.app(scope, receive, naming_send)
