@@ -74,9 +74,9 @@ def trace_app(app: FastAPI, *, redact_ip_addresses: bool = True) -> None:
     """A server span around every request of `app`, named by its route template (`POST /api/chat`),
     outside every middleware so that the access line carries its trace id.
 
-    The ASGI middleware names the span by the method at first and `_NameByRoute` adds the template
+    The ASGI middleware names the span by the method at first and `_RequestSpan` adds the template
     once routing has found it: the FastAPI instrumentation matches every route again at the start of
-    each request to name it, which was most of what tracing cost a request that is not sampled.
+    each request to name it, which cost a request more than the rest of its tracing.
 
     Spans do not pass through the log redactor, so what it would catch is kept out of them here: the
     query string (as the access line leaves it out: it may carry secrets), and with
@@ -98,7 +98,7 @@ def trace_app(app: FastAPI, *, redact_ip_addresses: bool = True) -> None:
             if redact_ip_addresses and key in recorded:
                 span.set_attribute(key, "[IP]")
 
-    app.add_middleware(_NameByRoute)
+    app.add_middleware(_RequestSpan)
     app.add_middleware(
         OpenTelemetryMiddleware,
         excluded_urls=get_excluded_urls("FASTAPI"),
@@ -112,17 +112,30 @@ def _method_only(scope: dict[str, Any]) -> tuple[str, dict[str, Any]]:
     return str(scope.get("method", "HTTP")), {}
 
 
-class _NameByRoute:
-    """Names the request's span `METHOD /route/{template}` when the response starts (the router has
-    matched the route by then, and FastAPI leaves it in the scope; the span ends with the body)."""
+class _RequestSpan:
+    """What the request's span needs from inside the ASGI middleware.
+
+    A sampled request's span is named `METHOD /route/{template}` when the response starts (the router
+    has matched the route by then, and FastAPI leaves it in the scope; the span ends with the body).
+    A request the sampler did not keep runs with the libraries' instrumentations suppressed: the SQL,
+    Redis and httpx spans they would make could never be kept, and making them was most of what an
+    unsampled request paid for tracing. (Its outgoing httpx calls then carry no `traceparent`.)
+    """
 
     def __init__(self, app: ASGIApp) -> None:
+        from opentelemetry.instrumentation.utils import suppress_instrumentation
+
         self.app = app
+        self._suppressed = suppress_instrumentation
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         span = trace.get_current_span()
-        if scope["type"] != "http" or not span.is_recording():
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
+            return
+        if not span.is_recording():
+            with self._suppressed():
+                await self.app(scope, receive, send)
             return
 
         async def naming_send(message: Message) -> None:
