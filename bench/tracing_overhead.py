@@ -7,14 +7,15 @@ Run by hand (never part of the test suite):
 
 Everything runs on 127.0.0.1: an embedded PostgreSQL in a data folder of its own (a free port), the fake
 OpenAI server of the tests and an OTLP receiver that accepts every export (each in a process of its own),
-and three `purpose-agent serve` processes on the one database:
+and one `purpose-agent serve` process per mode on the one database (`--modes`, all by default):
 
 - off:   TRACING_ENABLED=false (the default);
+- 0%:    TRACING_ENABLED=true, a sampler that keeps nothing (what a request the sampler drops pays);
 - 10%:   TRACING_ENABLED=true, OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1;
 - 100%:  TRACING_ENABLED=true, OTEL_TRACES_SAMPLER=always_on (for scale).
 
-Each route is asked one request at a time, the three servers in turn (off, 10%, 100%, off, ...), so a
-neighbour's load on the machine falls on all three alike. Routes: `/v1/chat/completions` on a persona
+Each route is asked one request at a time, the servers in turn (off, 0%, 10%, 100%, off, ...), so a
+neighbour's load on the machine falls on all of them alike. Routes: `/v1/chat/completions` on a persona
 with retrieval off (the gateway), `/api/chat` on one with retrieval on (embedding, hybrid search,
 session write), and `/health`. Overhead is a mode's latency minus off's (median and mean); CPU ms per
 request is the server process's utime+stime over the measured requests. Prints a table and writes JSON.
@@ -59,6 +60,12 @@ The heating element is covered for five years. Keep the receipt to claim a repai
 """
 MODES = {
     "off": {"TRACING_ENABLED": "false"},
+    # Every request unsampled: what tracing costs a request the sampler drops.
+    "0%": {
+        "TRACING_ENABLED": "true",
+        "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
+        "OTEL_TRACES_SAMPLER_ARG": "0",
+    },
     "10%": {
         "TRACING_ENABLED": "true",
         "OTEL_TRACES_SAMPLER": "parentbased_traceidratio",
@@ -297,12 +304,14 @@ def main() -> None:
         "--warmup", type=int, default=60, help="unmeasured requests first, per route and mode"
     )
     parser.add_argument("--routes", default="gateway,rag,health")
+    parser.add_argument("--modes", default=",".join(MODES), help="off is always measured, as the baseline")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "tracing_overhead.json")
     args = parser.parse_args()
     routes = [route.strip() for route in args.routes.split(",") if route.strip()]
 
     with tempfile.TemporaryDirectory(prefix="tracing-bench-") as folder, deployment(Path(folder)) as built:
-        servers = [built.serve(mode) for mode in MODES]
+        modes = ["off", *(mode for mode in args.modes.split(",") if mode in MODES and mode != "off")]
+        servers = [built.serve(mode) for mode in modes]
         clients = {
             server.mode: httpx.Client(
                 base_url=f"http://127.0.0.1:{server.port}", headers={"X-API-Key": built.key}, timeout=30

@@ -6,8 +6,8 @@ leave as a problem carrying the request id.
 
 The access line carries the request's stage timings (`kit.timings`); with `server_timing` the response
 carries them too, as a Server-Timing header. A header goes out before the body, so a streamed
-response's header holds only the stages done before its first byte (auth, retrieval); the access line,
-written at the end, has them all.
+response's header holds only the stages done before its first byte (auth, history, retrieval); the
+access line, written at the end, has them all.
 """
 
 from __future__ import annotations
