@@ -19,7 +19,7 @@ from purpose_agent.auth.endpoints import router as auth_router
 from purpose_agent.auth.principal import Role
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
-from purpose_agent.composition import rate_limit_policy, rate_limiter_from
+from purpose_agent.composition import rate_limit_policy, rate_limiter_from, server_timing_on
 from purpose_agent.context import open_context
 from purpose_agent.db.errors import install_database_problem_handlers
 from purpose_agent.health.endpoints import router as health_router
@@ -34,6 +34,7 @@ from purpose_agent.kit.metrics import publish_build_info
 from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
+from purpose_agent.kit.tracing_setup import trace_app
 from purpose_agent.knowledge.endpoints import router as knowledge_router
 from purpose_agent.knowledge.job_endpoints import router as jobs_router
 from purpose_agent.mcp.endpoints import router as mcp_router
@@ -127,7 +128,14 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         # An upload may carry the largest document plus its multipart framing and form fields.
         per_path={UPLOAD_PATH: settings.knowledge.upload_max_bytes + MULTIPART_ALLOWANCE},
     )
-    app.add_middleware(RequestContextMiddleware, metrics=HttpMetrics(_every_route(app, routers)))
+    app.add_middleware(
+        RequestContextMiddleware,
+        metrics=HttpMetrics(_every_route(app, routers)),
+        server_timing=server_timing_on(settings),
+    )
+    if settings.tracing.tracing_enabled:
+        # Outermost of all, so that even the access line is inside the request's span.
+        trace_app(app, redact_ip_addresses=settings.observability.log_redact_ip_addresses)
     return app
 
 

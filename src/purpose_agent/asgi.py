@@ -8,22 +8,15 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from purpose_agent import __version__
 from purpose_agent.app import create_app
-from purpose_agent.kit.logging import configure_logging
-from purpose_agent.kit.redaction import Redactor
+from purpose_agent.composition import configure_telemetry
 from purpose_agent.settings import load_settings
 
 FACTORY = "purpose_agent.asgi:app_from_environment"
 
 
 def app_from_environment() -> FastAPI:
-    """The API configured by this process's environment, with its logging set up."""
+    """The API configured by this process's environment, with its logging (and tracing) set up."""
     settings = load_settings()
-    configure_logging(
-        level=settings.observability.log_level.value,
-        service=settings.server.service_name,
-        version=__version__,
-        redactor=Redactor(redact_ip_addresses=settings.observability.log_redact_ip_addresses),
-    )
+    configure_telemetry(settings)
     return create_app(settings)

@@ -5,15 +5,18 @@ the rate limits, the worker's jobs. `context.open_context` assembles them."""
 from __future__ import annotations
 
 import secrets
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 import procrastinate
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent import __version__
 from purpose_agent.audit.tasks import audit_retention_blueprint
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.throttle import LoginThrottle
@@ -24,12 +27,18 @@ from purpose_agent.jobs.queue import job_app
 from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.log_shipping import LogSink
+from purpose_agent.kit.logging import configure_logging
 from purpose_agent.kit.metrics import API_FAMILIES, WORKER_FAMILIES
 from purpose_agent.kit.metrics_access import MetricsAccess
 from purpose_agent.kit.metrics_exposition import MetricsExposition
 from purpose_agent.kit.metrics_server import MetricsServer
+from purpose_agent.kit.otlp_log_sink import OtlpLogSink
 from purpose_agent.kit.rate_limit import RateLimiter, parse_limits
 from purpose_agent.kit.rate_limit_middleware import RateLimitPolicy, RouteClass
+from purpose_agent.kit.redaction import Redactor
+from purpose_agent.kit.seq_sink import SeqSink
+from purpose_agent.kit.tracing_setup import configure_tracing
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
@@ -48,7 +57,7 @@ from purpose_agent.llm.recorder import DatabaseRecorder
 from purpose_agent.llm.registry import build_provider
 from purpose_agent.llm.router import LLMRouter, RouterPolicy
 from purpose_agent.personas.profile import ProfileCache
-from purpose_agent.settings import JwtAlgorithm, Settings
+from purpose_agent.settings import AppEnv, JwtAlgorithm, LogFormat, Settings
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -350,3 +359,67 @@ def rate_limit_policy(settings: Settings) -> RateLimitPolicy:
         },
         clients=clients,
     )
+
+
+def server_timing_on(settings: Settings) -> bool:
+    """Whether responses carry Server-Timing: SERVER_TIMING when set, else only in development."""
+    chosen = settings.tracing.server_timing
+    return settings.server.app_env is AppEnv.development if chosen is None else chosen
+
+
+def configure_telemetry(settings: Settings, log_stream: TextIO | None = None) -> None:
+    """Logs (stdout and LOG_SINKS) and, with TRACING_ENABLED, traces: once per process, at its start."""
+    tracing = settings.tracing
+    if tracing.tracing_enabled:
+        configure_tracing(
+            service=telemetry_service_name(settings),
+            version=__version__,
+            endpoint=tracing.traces_endpoint(),
+            sampler=tracing.otel_traces_sampler.value,
+            sampler_ratio=tracing.sampler_ratio,
+        )
+    observability = settings.observability
+    configure_logging(
+        level=observability.log_level.value,
+        service=settings.server.service_name,
+        version=__version__,
+        redactor=Redactor(redact_ip_addresses=observability.log_redact_ip_addresses),
+        stream=log_stream,
+        console=console_logs(settings, log_stream or sys.stdout),
+        sinks=log_sinks_from(settings),
+        sink_queue_lines=settings.log_output.log_sink_queue_lines,
+        trace_ids=tracing.tracing_enabled,
+    )
+
+
+def telemetry_service_name(settings: Settings) -> str:
+    """The service name of traces and OTLP logs: OTEL_SERVICE_NAME, else SERVICE_NAME."""
+    return settings.tracing.otel_service_name or settings.server.service_name
+
+
+def console_logs(settings: Settings, stream: TextIO) -> bool:
+    """Readable lines instead of JSON: LOG_FORMAT=console, or auto in development on a terminal."""
+    chosen = settings.log_output.log_format
+    if chosen is LogFormat.auto:
+        return settings.server.app_env is AppEnv.development and stream.isatty()
+    return chosen is LogFormat.console
+
+
+def log_sinks_from(settings: Settings) -> list[LogSink]:
+    """The sinks named in LOG_SINKS, besides stdout."""
+    output = settings.log_output
+    sinks: list[LogSink] = []
+    for name in output.sink_names:
+        if name == "seq":
+            assert output.seq_url is not None  # required with seq, by the settings' validation
+            api_key = output.seq_api_key.get_secret_value() if output.seq_api_key else None
+            sinks.append(SeqSink(output.seq_url, api_key))
+        elif name == "otlp":
+            sinks.append(
+                OtlpLogSink(
+                    settings.tracing.logs_endpoint(),
+                    service=telemetry_service_name(settings),
+                    version=__version__,
+                )
+            )
+    return sinks

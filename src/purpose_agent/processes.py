@@ -22,6 +22,7 @@ from purpose_agent.context import open_context
 from purpose_agent.jobs import repository as jobs
 from purpose_agent.jobs.metrics import QueueDepth, observe_job
 from purpose_agent.jobs.queue import INGESTION_QUEUE, run_worker
+from purpose_agent.jobs.routine_logs import quiet_routine_job_logs
 from purpose_agent.jobs.schemas import FINAL_STATES
 from purpose_agent.kit.metrics import publish_build_info
 from purpose_agent.knowledge import repository as knowledge
@@ -55,6 +56,7 @@ async def worker_process(settings: Settings) -> None:
     """Run jobs until SIGINT/SIGTERM, which let the running ones finish first.
 
     Raises `MetricsServerError` before anything else when its metrics port cannot be had."""
+    quiet_routine_job_logs()
     # First: a port already taken stops the start at once, in one line naming the setting.
     server = worker_metrics_server(settings)
     if server is not None:

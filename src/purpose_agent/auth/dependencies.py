@@ -23,6 +23,7 @@ from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenService, looks_like_jwt
 from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.metrics import AUTH_FAILURES
+from purpose_agent.kit.timings import stage
 
 log = structlog.get_logger("purpose_agent.auth")
 
@@ -69,7 +70,8 @@ async def current_principal(request: Request) -> Principal:
         AUTH_FAILURES.labels("missing").inc()
         raise Unauthenticated(MISSING)
     context = auth_context(request)
-    found = await context.authenticator.authenticate(context.sessionmaker, secret, datetime.now(UTC))
+    with stage("auth"):
+        found = await context.authenticator.authenticate(context.sessionmaker, secret, datetime.now(UTC))
     if isinstance(found, Refusal):
         AUTH_FAILURES.labels(found.value).inc()
         await _note_denied(context.sessionmaker, request, secret)

@@ -36,6 +36,8 @@ from purpose_agent.chat.extractive import ExtractiveReason, extractive_answer
 from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
 from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
+from purpose_agent.kit.timings import timed
+from purpose_agent.kit.tracing import traced
 from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
@@ -177,6 +179,7 @@ async def prepare(
     )
 
 
+@timed("model")
 async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> Reply:
     """Phase 2: the abstention without any call; the quoted passages when no model is to answer; else
     the router's answer, checked, unless it must be replaced by quotes; the quotes when every model
@@ -272,6 +275,7 @@ def result(prepared: Prepared, reply: Reply) -> ChatAnswer:
     return given
 
 
+@timed("write")
 async def remember(
     sessionmaker: async_sessionmaker[AsyncSession],
     deps: ChatDeps,
@@ -320,6 +324,7 @@ async def ask(
     return answer
 
 
+@timed("history")
 async def _stored_history(
     sessionmaker: async_sessionmaker[AsyncSession],
     principal: Principal,
@@ -340,6 +345,8 @@ def search_focus(question: str, follows: str) -> str:
     return f"{follows}\n{question}" if follows else question
 
 
+@timed("retrieval")
+@traced("retrieval")
 async def _retrieve(
     sessionmaker: async_sessionmaker[AsyncSession], embedder: Embedder, persona: AgentProfile, query: str
 ) -> list[SearchHit]:

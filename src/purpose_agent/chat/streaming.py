@@ -29,6 +29,7 @@ from purpose_agent.chat.extractive import ExtractiveReason
 from purpose_agent.chat.schemas import ChatAnswer
 from purpose_agent.chat.service import ChatDeps, Prepared
 from purpose_agent.kit.problems import problem_body
+from purpose_agent.kit.timings import stage
 from purpose_agent.llm.router import Finished, Heartbeat, StreamFailed, Token
 
 log = structlog.get_logger("purpose_agent.chat")
@@ -87,6 +88,8 @@ async def answer_stream(
     else:
         quotes = prepared.quotes_on_failure(deps)
         started = time.monotonic()
+        # Ended once the answer is whole; a stream cut short is counted up to the end of the request.
+        model = stage("model")
         events = deps.router.stream(
             prepared.request,
             request_id=request_id,
@@ -125,6 +128,7 @@ async def answer_stream(
                     continue
                 yield Failed(_failure(event, instance, request_id))
                 return
+        model.end()
     assert reply is not None
     result = service.result(prepared, reply)
     if store is not None:

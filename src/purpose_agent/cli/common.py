@@ -10,10 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from purpose_agent import __version__
 from purpose_agent.db.embedded import EmbeddedPostgres
-from purpose_agent.kit.logging import configure_logging
-from purpose_agent.kit.redaction import Redactor
 from purpose_agent.settings import Settings, SettingsError, load_settings
 
 if TYPE_CHECKING:
@@ -27,18 +24,14 @@ def fail(message: str) -> typer.Exit:
 
 
 def settings_and_logging(log_stream: TextIO | None = None) -> Settings:
-    """The settings, validated (a bad one stops the command in one line), with logging set up."""
+    """The settings, validated (a bad one stops the command in one line), with logs and traces set up."""
     try:
         settings = load_settings()
     except SettingsError as exc:
         raise fail(str(exc)) from None
-    configure_logging(
-        level=settings.observability.log_level.value,
-        service=settings.server.service_name,
-        version=__version__,
-        redactor=Redactor(redact_ip_addresses=settings.observability.log_redact_ip_addresses),
-        stream=log_stream,
-    )
+    from purpose_agent.composition import configure_telemetry
+
+    configure_telemetry(settings, log_stream)
     return settings
 
 

@@ -6,7 +6,8 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Protocol
 
 from fastapi import Depends, Request
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.app_context import context_of
 
@@ -21,7 +22,9 @@ def create_engine(
     when handed back, and under steady load that meant a new connection (a PostgreSQL process) every
     few requests. Transactions are short (none spans a model call), so requests wait for a free
     connection briefly instead."""
-    return create_async_engine(
+    # Looked up at each call, not imported by name: with TRACING_ENABLED the SQLAlchemy instrumentation
+    # wraps the module's function at start, and every engine made after that is traced.
+    return sqlalchemy_asyncio.create_async_engine(
         url,
         pool_size=pool_size,
         max_overflow=0,

@@ -4,6 +4,11 @@ guard for bugs.
 It is plain ASGI rather than Starlette's BaseHTTPMiddleware, which costs a task per request and
 breaks streaming responses. It sits outside every other middleware so that even their failures
 leave as a problem carrying the request id.
+
+The access line carries the request's stage timings (`kit.timings`); with `server_timing` the response
+carries them too, as a Server-Timing header. A header goes out before the body, so a streamed
+response's header holds only the stages done before its first byte (auth, history, retrieval); the
+access line, written at the end, has them all.
 """
 
 from __future__ import annotations
@@ -18,8 +23,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from purpose_agent.kit.http_metrics import HttpMetrics
 from purpose_agent.kit.problems import problem_response, scope_problem
+from purpose_agent.kit.timings import recording, stop_recording
 
 REQUEST_ID_HEADER = "X-Request-ID"
+SERVER_TIMING_HEADER = "Server-Timing"
 # Letters, digits and a few separators: safe to echo in a header and to write in a log line.
 _SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 
@@ -42,9 +49,12 @@ def new_request_id() -> str:
 
 
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics | None = None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, metrics: HttpMetrics | None = None, server_timing: bool = False
+    ) -> None:
         self.app = app
         self.metrics = metrics or HttpMetrics()
+        self.server_timing = server_timing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,13 +70,18 @@ class RequestContextMiddleware:
         # Routing into a mount changes it: what it was says which mount served the request.
         root_path = scope.get("root_path", "")
         self.metrics.started()
+        timings, recorder = recording()
 
         async def send_with_request_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
-                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+                headers = MutableHeaders(scope=message)
+                headers[REQUEST_ID_HEADER] = request_id
+                if self.server_timing:
+                    elapsed_ms = (time.perf_counter() - started) * 1000
+                    headers[SERVER_TIMING_HEADER] = timings.server_timing(elapsed_ms)
             await send(message)
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
@@ -80,7 +95,9 @@ class RequestContextMiddleware:
             finally:
                 seconds = time.perf_counter() - started
                 self.metrics.finished(scope, status, seconds, root_path)
+                stop_recording(recorder)
                 principal = state.get("principal")
+                stages = timings.milliseconds()
                 _access_log.info(
                     "request",
                     method=scope["method"],
@@ -89,4 +106,5 @@ class RequestContextMiddleware:
                     status=status,
                     duration_ms=round(seconds * 1000, 2),
                     **({"principal": principal} if principal else {}),
+                    **({"timings_ms": stages} if stages else {}),
                 )

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.kit.metrics import CHUNKS_EMBEDDED
+from purpose_agent.kit.tracing import span, span_async, traced
 from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.chunking import Chunk as DraftChunk
 from purpose_agent.knowledge.chunking import ChunkingPolicy, chunk_blocks
@@ -41,6 +42,7 @@ class DocumentMissing(Exception):
     """The document was deleted before its job ran."""
 
 
+@traced("ingest.document")
 async def ingest_document(
     sessionmaker: async_sessionmaker[AsyncSession],
     document_id: uuid.UUID,
@@ -86,24 +88,27 @@ async def _ingest(
         mime, category = document.mime, document.category
 
     try:
-        parsed = await parsing.run(parse, data or b"", mime)
+        with span("ingest.parse", {"document.mime": mime}):
+            parsed = await parsing.run(parse, data or b"", mime)
     except ParseError as exc:
         return await _fail(sessionmaker, document_id, str(exc))
     await _progress(sessionmaker, document_id, progress_pages=parsed.pages or 0)
 
-    drafts = await parsing.run(chunk_blocks, parsed.blocks, embedder.count_tokens, policy)
+    with span("ingest.chunk"):
+        drafts = await parsing.run(chunk_blocks, parsed.blocks, embedder.count_tokens, policy)
     if not drafts:
         return await _fail(sessionmaker, document_id, "the document contains no text to index")
     await _progress(sessionmaker, document_id, progress_chunks_total=len(drafts))
 
     vectors: list[list[float]] = []
-    for start in range(0, len(drafts), batch_size):
-        batch = drafts[start : start + batch_size]
-        vectors += await embedder.embed([draft.text for draft in batch])
-        CHUNKS_EMBEDDED.inc(len(batch))
-        await _progress(sessionmaker, document_id, progress_chunks=len(vectors))
+    with span("ingest.embed", {"ingest.chunks": len(drafts)}):
+        for start in range(0, len(drafts), batch_size):
+            batch = drafts[start : start + batch_size]
+            vectors += await embedder.embed([draft.text for draft in batch])
+            CHUNKS_EMBEDDED.inc(len(batch))
+            await _progress(sessionmaker, document_id, progress_chunks=len(vectors))
 
-    async with sessionmaker() as session, session.begin():
+    async with span_async("ingest.store"), sessionmaker() as session, session.begin():
         # Locked for the swap: a document deleted meanwhile gets no orphan chunks.
         if await session.get(Document, document_id, with_for_update=True) is None:
             raise DocumentMissing(str(document_id))

@@ -21,6 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.kit.metrics import SEARCH_DURATION, SEARCH_PASSAGES
+from purpose_agent.kit.tracing import annotate, traced
 from purpose_agent.knowledge.index import vector_type
 from purpose_agent.knowledge.models import TEXT_SEARCH_CONFIG
 
@@ -120,6 +121,7 @@ def _statement(mode: SearchMode, dimension: int) -> str:
     """
 
 
+@traced("knowledge.search")
 async def search_chunks(
     session: AsyncSession,
     *,
@@ -136,6 +138,7 @@ async def search_chunks(
     if mode is not SearchMode.keyword and embedding is None:
         raise ValueError("vector and hybrid search need the query's embedding")
     started = time.perf_counter()
+    annotate({"search.mode": mode.value, "search.top_k": top_k})
     # Settings local to this transaction: enough candidates for recall, and iterative scans so that
     # a category filter still yields `candidates` rows from the HNSW index.
     # A cached generic plan is made without the LIMIT and the category, and then scans every row

@@ -22,11 +22,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 
 import structlog
+from opentelemetry.trace import Span
 
+from purpose_agent.kit.tracing import current
 from purpose_agent.llm import route_metrics
+from purpose_agent.llm.attempt_spans import end_attempt_span, refused_attempt_span, start_attempt_span
 from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerStore
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt, FailureReason, ProviderError
@@ -182,7 +186,8 @@ class LLMRouter:
         while (call := await route.next_call()) is not None:
             try:
                 async with asyncio.timeout(route.clock.remaining()):
-                    completion = await call.provider.complete(request)
+                    with call.traced():
+                        completion = await call.provider.complete(request)
             except TimeoutError:
                 error = _deadline_reached(call.provider.name)
             except ProviderError as failure:
@@ -316,6 +321,10 @@ class _Call:
     model: str
     number: int
     started: float
+    span: Span  # current while the provider is called (`traced`), ended with the call's outcome
+
+    def traced(self) -> AbstractContextManager[Span]:
+        return current(self.span)
 
 
 class _Route:
@@ -355,13 +364,15 @@ class _Route:
                 self._current = next_provider.name
                 provider, model, number = next_provider, self.request.model or next_provider.model, 0
             if await self._gate(provider, model):
-                return _Call(provider, model, number, time.monotonic())
+                span = start_attempt_span(provider.name, model, number)
+                return _Call(provider, model, number, time.monotonic(), span)
 
     async def failed(self, call: _Call, error: ProviderError) -> None:
         """Record a failed call; when the same provider should be tried again, pause first."""
         name = call.provider.name
         self._add_attempt(call.provider, call.model, error, call.started)
         route_metrics.attempt_failed(self.attempts[-1])
+        end_attempt_span(call.span, error.reason.value)
         if error.reason is not FailureReason.busy:  # a full queue is load, not a broken provider
             trip = error.reason is FailureReason.credentials_rejected
             await self.router.breakers.record_failure(name, self.router._now(), trip=trip)
@@ -378,6 +389,7 @@ class _Route:
         """Record a stream that failed after its first token, and the event that ends it."""
         self._add_attempt(call.provider, call.model, error, call.started)
         route_metrics.attempt_failed(self.attempts[-1], cut=True)
+        end_attempt_span(call.span, error.reason.value, after_first_token=True)
         await self.router.breakers.record_failure(call.provider.name, self.router._now())
         self._log(self.attempts[-1])
         return StreamFailed(error.reason, error.detail, tuple(self.attempts))
@@ -385,6 +397,7 @@ class _Route:
     async def answered(self, call: _Call, text: str, usage: Usage) -> RoutedAnswer:
         """The answer of a successful call, its cost priced and its provider's breaker told."""
         await self.router.breakers.record_success(call.provider.name, self.router._now())
+        end_attempt_span(call.span, "success", usage=usage)
         model_used = f"{call.provider.name}/{call.model}"
         cost = self.router.prices.cost(model_used, usage)
         route_metrics.attempt_answered(
@@ -428,6 +441,7 @@ class _Route:
             return True
         self._add_attempt(provider, model, error, started)
         route_metrics.attempt_failed(self.attempts[-1])
+        refused_attempt_span(provider.name, model, error.reason.value)
         return False
 
     def _add_attempt(self, provider: Provider, model: str, error: ProviderError, started: float) -> None:

@@ -21,6 +21,7 @@ defaults. `.env.example` is written from the groups' docstrings (`make env-examp
     chat.py         personas and conversations
     security.py     JWT_*, sign-in throttling, CORS, HTTPS, the audit log
     mcp.py          MCP_*
+    telemetry.py    LOG_FORMAT, LOG_SINKS, SEQ_*, TRACING_ENABLED, OTEL_*, SERVER_TIMING
     example.py      writes `.env.example` from all of the above
 
 The SECRETS_*, VAULT_*, AWS_* and AZURE_* settings are `purpose_agent.secrets.SecretsConfig`.
@@ -32,11 +33,13 @@ from purpose_agent.settings.model import Settings
 from purpose_agent.settings.providers import ProviderSettings
 from purpose_agent.settings.security import JwtAlgorithm
 from purpose_agent.settings.server import AppEnv, LogLevel
+from purpose_agent.settings.telemetry import LogFormat
 from purpose_agent.settings.variables import settings_variables
 
 __all__ = [
     "AppEnv",
     "JwtAlgorithm",
+    "LogFormat",
     "LogLevel",
     "ProviderSettings",
     "Settings",

@@ -20,6 +20,7 @@ from purpose_agent.settings.security import EXAMPLE_JWT_SECRET, JwtAlgorithm, Se
 from purpose_agent.settings.server import ObservabilitySettings, ServerSettings
 from purpose_agent.settings.sources import SECRET_CACHE_KEY, EnvironmentSettings
 from purpose_agent.settings.storage import DatabaseSettings, RedisSettings
+from purpose_agent.settings.telemetry import LogSinkSettings, TracingSettings
 from purpose_agent.settings.variables import settings_variables
 
 DEFAULT_PASSWORDS = frozenset(
@@ -36,6 +37,8 @@ class Settings(EnvironmentSettings):
     server: ServerSettings = Field(default_factory=ServerSettings)
     observability: ObservabilitySettings = Field(default_factory=ObservabilitySettings)
     metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    log_output: LogSinkSettings = Field(default_factory=LogSinkSettings)
+    tracing: TracingSettings = Field(default_factory=TracingSettings)
     database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     redis: RedisSettings = Field(default_factory=RedisSettings)
     rate_limits: RateLimitSettings = Field(default_factory=RateLimitSettings)

@@ -48,6 +48,7 @@ SECRET_VARIABLES = (
     "REDIS_URL",
     "EMBEDDER_API_KEY",
     "METRICS_TOKEN",
+    "SEQ_API_KEY",
     *(f"{name.upper()}_API_KEY" for name in KNOWN_PROVIDERS if name != "local"),
 )
 
