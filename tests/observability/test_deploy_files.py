@@ -356,7 +356,7 @@ SERVICE_PREFIX = "purpose_agent_"
 
 def registered_metrics() -> dict[str, tuple[str | None, list[str]]]:
     """The service's own metrics as the code registers them: name (as exposed) to type and labels."""
-    import purpose_agent.kit.log_shipping  # noqa: F401  (registers the log sinks' counter)
+    import purpose_agent.kit.log_shipping
     import purpose_agent.kit.metrics  # noqa: F401  (registers every other metric of the service)
 
     found: dict[str, tuple[str | None, list[str]]] = {}
