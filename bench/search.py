@@ -67,6 +67,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from bench.vector_cache import VectorCache, embed_cached  # noqa: E402
 from pgvector.psycopg import register_vector_async  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
@@ -135,53 +136,6 @@ class ChunkRow:
 class Query:
     text: str
     vector: list[float]
-
-
-class VectorCache:
-    """Vectors of texts embedded by earlier runs, in one .npz keyed by the SHA-256 of each text."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._vectors: dict[str, FloatArray] = {}
-        if path.exists():
-            with np.load(path) as stored:
-                self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
-
-    @staticmethod
-    def key(passage: str) -> str:
-        return hashlib.sha256(passage.encode()).hexdigest()
-
-    def get(self, passage: str) -> FloatArray | None:
-        return self._vectors.get(self.key(passage))
-
-    def put(self, passage: str, vector: Sequence[float]) -> None:
-        self._vectors[self.key(passage)] = np.asarray(vector, dtype=np.float32)
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        with partial.open("wb") as out:
-            np.savez(out, keys=np.array(list(self._vectors)), vectors=np.stack(list(self._vectors.values())))
-        # Replaced in one step, so an interrupted run never leaves a truncated cache behind.
-        os.replace(partial, self.path)
-
-
-async def embed_cached(embedder: LocalEmbedder, texts: Sequence[str], cache: VectorCache) -> FloatArray:
-    missing = list(dict.fromkeys(passage for passage in texts if cache.get(passage) is None))
-    if missing:
-        print(f"  embedding {len(missing):,} texts not in the cache")
-    started = time.monotonic()
-    for done in range(0, len(missing), 64):
-        batch = missing[done : done + 64]
-        for passage, vector in zip(batch, await embedder.embed(batch), strict=True):
-            cache.put(passage, vector)
-        if (done // 64) % 8 == 7:  # every 512 texts, so an interruption loses little
-            cache.save()
-            rate = (done + len(batch)) / (time.monotonic() - started)
-            print(f"  embedded {done + len(batch):,}/{len(missing):,} ({rate:.1f}/s)")
-    if missing:
-        cache.save()
-    return np.stack([stored for passage in texts if (stored := cache.get(passage)) is not None])
 
 
 def chunk_corpus(

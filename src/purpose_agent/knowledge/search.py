@@ -1,11 +1,24 @@
-"""Hybrid search in one SQL statement: HNSW cosine and PostgreSQL full text, fused by reciprocal rank.
+"""Hybrid search in one SQL statement: HNSW cosine and BM25 over the keyword index, fused by weight.
 
-Each side takes its best `candidates` chunks (inside the category when one is given: the filter
-sits in the index scan, and pgvector's iterative scan keeps reading the HNSW graph until enough
-rows pass it), ranks them, and the fused score of a chunk is the sum over sides of 1/(k + rank).
-`similarity` (cosine, 0..1 for normalised vectors) is returned for every hit, and is what
-`min_score` filters on in vector and hybrid mode; in keyword mode `min_score` filters the
-full-text rank. Results are ordered by score, highest first.
+The vector side takes the `candidates` chunks nearest the query's embedding (inside the category
+when one is given: the filter sits in the index scan, and pgvector's iterative scan keeps reading
+the HNSW graph until enough rows pass it).
+
+The keyword side is BM25 over the postings that triggers keep in `chunk_terms` (knowledge/models.py).
+The question's terms are its lexemes under the same text search configuration as the chunks, and a
+chunk matches on any of them (a natural-language question rarely has every word in one passage).
+Term frequency counts a heading occurrence `HEADING_WEIGHT` times; idf and the average length are
+those of the searched scope (the category, or everything). A term found in more than
+`COMMON_SHARE` of a scope of `COMMON_SCOPE` chunks or more is left out while a rarer term of the
+question matches: it would read a large share of the postings and move the ranking little. The
+keyword score is BM25 over the best score the question could reach (every term's idf times k1 + 1),
+so it lies in 0..1; the side takes the `candidates` best-scored chunks.
+
+Hybrid search scores every candidate of either side on both: cosine similarity and keyword score.
+Each is standardised over its own side's candidates (z-score), and the fused score is
+`DENSE_WEIGHT` times the one plus the rest times the other. Vector mode scores by similarity alone,
+keyword mode by the keyword score alone. `min_score` filters on the similarity in vector and hybrid
+mode and on the keyword score in keyword mode. Results are ordered by score, highest first.
 """
 
 from __future__ import annotations
@@ -21,9 +34,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from purpose_agent.knowledge.index import vector_type
 from purpose_agent.knowledge.models import TEXT_SEARCH_CONFIG
 
-RRF_K = 60
 # ef_search 100 keeps HNSW recall@10 above 0.95 of exact search (bench/search.py measures it).
 EF_SEARCH = 100
+# BM25: term frequency saturation and length normalisation.
+K1 = 0.9
+B = 0.5
+HEADING_WEIGHT = 1.5
+COMMON_SHARE = 0.2
+COMMON_SCOPE = 1000
+# The weight of the vector side in the fused score; bench/retrieval_quality.py measured it.
+DENSE_WEIGHT = 0.5
+# Candidates each side offers the fusion, at least (a larger top_k takes four times top_k).
+CANDIDATES = 50
 
 
 class SearchMode(StrEnum):
@@ -42,77 +64,129 @@ class SearchHit:
     heading_path: tuple[str, ...]
     text: str
     score: float
+    # Cosine similarity to the query's embedding (None in keyword mode).
     similarity: float | None
     vector_rank: int | None
     keyword_rank: int | None
+    # BM25 over the question's best possible score, 0..1 (None in vector mode).
+    keyword_score: float | None = None
 
 
-def reciprocal_rank_fusion(ranks: Sequence[int | None], k: int = RRF_K) -> float:
-    """The fused score of one item from its rank in each list (None: absent from that list)."""
-    return sum(1.0 / (k + rank) for rank in ranks if rank is not None)
+_SCOPE = "(CAST(:category AS text) IS NULL OR {table}.category = :category)"
 
 
-def _statement(mode: SearchMode, dimension: int) -> str:
-    vector = vector_type(dimension)
-    vector_side = f"""
+def _keyword_sides() -> str:
+    """CTEs `scored` (every chunk matching a used term, with its keyword score) and `keyword_hits`."""
+    return f"""
+        scope AS (
+            SELECT coalesce(sum(chunks), 0) AS chunks,
+                   coalesce(sum(total_length), 0)::float8 / greatest(coalesce(sum(chunks), 0), 1) AS length
+            FROM chunk_term_stats WHERE {_SCOPE.format(table="chunk_term_stats")}
+        ),
+        terms AS (
+            SELECT question.lexeme,
+                   ln(1 + (scope.chunks - sum(counts.chunks) + 0.5) / (sum(counts.chunks) + 0.5))::float8
+                     AS idf,
+                   scope.chunks < :common_scope OR sum(counts.chunks) <= :common_share * scope.chunks AS rare
+            FROM unnest(to_tsvector('{TEXT_SEARCH_CONFIG}', :query)) AS question
+            JOIN chunk_term_counts AS counts
+              ON counts.lexeme = question.lexeme AND {_SCOPE.format(table="counts")}
+            CROSS JOIN scope
+            GROUP BY question.lexeme, scope.chunks
+        ),
+        used AS (
+            SELECT lexeme, idf FROM terms WHERE rare OR NOT EXISTS (SELECT FROM terms WHERE rare)
+        ),
+        best AS (SELECT sum(idf) * (:k1 + 1) AS score FROM used),
+        scored AS MATERIALIZED (
+            SELECT postings.chunk_id,
+                   sum(used.idf * tf * (:k1 + 1)
+                       / (tf + :k1 * (1 - :b + :b * postings.doc_length / scope.length))) / best.score
+                     AS keyword_score
+            FROM used
+            JOIN chunk_terms AS postings
+              ON postings.lexeme = used.lexeme AND {_SCOPE.format(table="postings")}
+            CROSS JOIN LATERAL (
+                SELECT postings.tf_text + :heading_weight * postings.tf_heading AS tf
+            ) AS frequency
+            CROSS JOIN scope
+            CROSS JOIN best
+            GROUP BY postings.chunk_id, best.score
+        ),
+        keyword_hits AS (
+            SELECT chunk_id AS id, keyword_score AS value,
+                   row_number() OVER (ORDER BY keyword_score DESC, chunk_id) AS rank
+            FROM scored
+            ORDER BY keyword_score DESC, chunk_id
+            LIMIT :candidates
+        )"""
+
+
+def _vector_side(vector: str) -> str:
+    return f"""
         vector_hits AS (
-            SELECT id, row_number() OVER (ORDER BY distance) AS rank FROM (
+            SELECT id, 1 - distance AS value, row_number() OVER (ORDER BY distance, id) AS rank FROM (
                 SELECT id, embedding::{vector} <=> CAST(:embedding AS {vector}) AS distance
                 FROM chunks
-                WHERE (CAST(:category AS text) IS NULL OR category = :category)
+                WHERE {_SCOPE.format(table="chunks")}
                 ORDER BY embedding::{vector} <=> CAST(:embedding AS {vector})
                 LIMIT :candidates
             ) AS nearest
         )"""
-    keyword_side = f"""
-        keyword_hits AS (
-            SELECT id, row_number() OVER (ORDER BY relevance DESC, id) AS rank, relevance FROM (
-                SELECT id, ts_rank_cd(tsv, query) AS relevance
-                FROM chunks, websearch_to_tsquery('{TEXT_SEARCH_CONFIG}', :query) AS query
-                WHERE tsv @@ query AND (CAST(:category AS text) IS NULL OR category = :category)
-                ORDER BY ts_rank_cd(tsv, query) DESC
-                LIMIT :candidates
-            ) AS matching
-        )"""
-    empty_vector = "vector_hits AS (SELECT NULL::bigint AS id, NULL::bigint AS rank WHERE false)"
-    empty_keyword = (
-        "keyword_hits AS (SELECT NULL::bigint AS id, NULL::bigint AS rank, NULL::real AS relevance"
-        " WHERE false)"
-    )
-    sides = {
-        SearchMode.hybrid: (vector_side, keyword_side),
-        SearchMode.vector: (vector_side, empty_keyword),
-        SearchMode.keyword: (empty_vector, keyword_side),
+
+
+_NO_HITS = "{name} AS (SELECT NULL::bigint AS id, NULL::float8 AS value, NULL::bigint AS rank WHERE false)"
+
+
+def _statement(mode: SearchMode, dimension: int) -> str:
+    vector = vector_type(dimension)
+    similarity = f"1 - (chunks.embedding::{vector} <=> CAST(:embedding AS {vector}))"
+    if mode is SearchMode.vector:
+        sides = [_vector_side(vector), _NO_HITS.format(name="keyword_hits")]
+        scores = f"{similarity} AS similarity, NULL::float8 AS keyword_score"
+    elif mode is SearchMode.keyword:
+        sides = [_keyword_sides(), _NO_HITS.format(name="vector_hits")]
+        scores = "NULL::float8 AS similarity, scored.keyword_score"
+    else:
+        sides = [_vector_side(vector), _keyword_sides()]
+        scores = f"{similarity} AS similarity, coalesce(scored.keyword_score, 0) AS keyword_score"
+    scored = "LEFT JOIN scored ON scored.chunk_id = candidates.id" if mode is not SearchMode.vector else ""
+    score = {
+        SearchMode.vector: "similarity",
+        SearchMode.keyword: "keyword_score",
+        SearchMode.hybrid: (
+            ":dense_weight * coalesce((similarity - vector_side.mean) / nullif(vector_side.deviation, 0), 0)"
+            " + (1 - :dense_weight)"
+            " * coalesce((keyword_score - keyword_side.mean) / nullif(keyword_side.deviation, 0), 0)"
+        ),
     }[mode]
-    threshold = (
-        "keyword_hits.relevance >= :min_score"
-        if mode is SearchMode.keyword
-        else f"1 - (chunks.embedding::{vector} <=> CAST(:embedding AS {vector})) >= :min_score"
-    )
-    similarity = (
-        "NULL::float"
-        if mode is SearchMode.keyword
-        else f"1 - (chunks.embedding::{vector} <=> CAST(:embedding AS {vector}))"
-    )
+    threshold = "keyword_score" if mode is SearchMode.keyword else "similarity"
     return f"""
-        WITH {sides[0]}, {sides[1]},
-        fused AS (
+        WITH {", ".join(sides)},
+        vector_side AS (SELECT avg(value) AS mean, stddev_pop(value) AS deviation FROM vector_hits),
+        keyword_side AS (SELECT avg(value) AS mean, stddev_pop(value) AS deviation FROM keyword_hits),
+        candidates AS (
             SELECT coalesce(vector_hits.id, keyword_hits.id) AS id,
-                   vector_hits.rank AS vector_rank,
-                   keyword_hits.rank AS keyword_rank,
-                   keyword_hits.relevance AS relevance,
-                   coalesce(1.0 / (:rrf_k + vector_hits.rank), 0)
-                     + coalesce(1.0 / (:rrf_k + keyword_hits.rank), 0) AS score
-            FROM vector_hits FULL OUTER JOIN keyword_hits ON vector_hits.id = keyword_hits.id
+                   vector_hits.rank AS vector_rank, keyword_hits.rank AS keyword_rank
+            FROM vector_hits FULL OUTER JOIN keyword_hits ON keyword_hits.id = vector_hits.id
+        ),
+        scored_candidates AS (
+            SELECT candidates.*, {scores}
+            FROM candidates
+            JOIN chunks ON chunks.id = candidates.id
+            {scored}
         )
         SELECT chunks.id AS chunk_id, chunks.document_id, documents.source_name, chunks.category,
-               chunks.page, chunks.heading_path, chunks.text, fused.score::float AS score,
-               {similarity} AS similarity, fused.vector_rank, fused.keyword_rank
-        FROM fused
-        JOIN chunks ON chunks.id = fused.id
+               chunks.page, chunks.heading_path, chunks.text, ({score})::float8 AS score,
+               scored_candidates.similarity, scored_candidates.keyword_score,
+               scored_candidates.vector_rank, scored_candidates.keyword_rank
+        FROM scored_candidates
+        CROSS JOIN vector_side
+        CROSS JOIN keyword_side
+        JOIN chunks ON chunks.id = scored_candidates.id
         JOIN documents ON documents.id = chunks.document_id
-        WHERE (CAST(:min_score AS float) IS NULL OR {threshold.replace("keyword_hits.", "fused.")})
-        ORDER BY fused.score DESC, chunks.id
+        WHERE (CAST(:min_score AS float8) IS NULL OR {threshold} >= :min_score)
+        ORDER BY score DESC, chunks.id
         LIMIT :top_k
     """
 
@@ -128,6 +202,7 @@ async def search_chunks(
     mode: SearchMode = SearchMode.hybrid,
     min_score: float | None = None,
     candidates: int | None = None,
+    dense_weight: float = DENSE_WEIGHT,
 ) -> list[SearchHit]:
     """The best `top_k` chunks for `query` (and its `embedding`, needed unless mode is keyword)."""
     if mode is not SearchMode.keyword and embedding is None:
@@ -151,8 +226,13 @@ async def search_chunks(
             "embedding": _vector_literal(embedding) if embedding is not None else None,
             "query": query,
             "category": category,
-            "candidates": candidates or max(50, top_k * 4),
-            "rrf_k": RRF_K,
+            "candidates": candidates or max(CANDIDATES, top_k * 4),
+            "k1": K1,
+            "b": B,
+            "heading_weight": HEADING_WEIGHT,
+            "common_share": COMMON_SHARE,
+            "common_scope": COMMON_SCOPE,
+            "dense_weight": dense_weight,
             "min_score": min_score,
             "top_k": top_k,
         },
@@ -170,6 +250,7 @@ async def search_chunks(
             similarity=row.similarity,
             vector_rank=row.vector_rank,
             keyword_rank=row.keyword_rank,
+            keyword_score=row.keyword_score,
         )
         for row in rows
     ]
