@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.knowledge.index import EmbedderMismatch, ensure_index, reset_index
 from purpose_agent.knowledge.models import Category, Chunk, Document
-from purpose_agent.knowledge.search import CANDIDATES, DENSE_WEIGHT, SearchMode, search_chunks
+from purpose_agent.knowledge.search import CANDIDATES, DENSE_WEIGHT, SearchHit, SearchMode, search_chunks
 
 DIMENSION = 8
 WORDS = ["refund", "invoice", "shipping", "password", "warranty", "battery", "screen", "account", "policy"]
@@ -118,11 +118,14 @@ async def test_a_canary_in_another_category_never_leaks(session: AsyncSession, i
         assert canary.id not in {hit.chunk_id for hit in filtered}
 
 
-def standardised(value: float, side: Sequence[float]) -> float:
-    """How many standard deviations `value` lies above the mean of its side's candidates."""
-    if len(side) < 1 or statistics.pstdev(side) == 0:
-        return 0.0
-    return (value - statistics.fmean(side)) / statistics.pstdev(side)
+def standardised(value: float, values: Sequence[float]) -> float:
+    """How many standard deviations `value` lies above the mean of `values` (0 when they all tie)."""
+    deviation = statistics.pstdev(values)
+    return (value - statistics.fmean(values)) / deviation if deviation > 1e-9 else 0.0
+
+
+def rank_in(hits: Sequence[SearchHit], chunk_id: int) -> int | None:
+    return next((rank for rank, hit in enumerate(hits, 1) if hit.chunk_id == chunk_id), None)
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -165,33 +168,37 @@ async def test_filtered_results_stay_in_their_category_ordered_and_fused(
         assert scores == sorted(scores, reverse=True)
         if mode is not SearchMode.hybrid:
             return
-        # Each side on its own, with the candidates the hybrid search takes from it.
+        # Each side on its own, with the candidates the hybrid search takes from it; then every
+        # candidate of either, as hybrid search scores them.
         candidates = max(CANDIDATES, top_k * 4)
         nearest = await search(top_k=candidates, mode=SearchMode.vector, candidates=candidates)
         matching = await search(top_k=candidates, mode=SearchMode.keyword, candidates=candidates)
-        assert {hit.chunk_id for hit in hits} <= {hit.chunk_id for hit in [*nearest, *matching]}
-        similarities = [hit.similarity for hit in nearest if hit.similarity is not None]
-        keyword_scores = [hit.keyword_score for hit in matching if hit.keyword_score is not None]
-        fused: list[tuple[float, float, float]] = []  # similarity, keyword score, score
-        for hit in hits:
+        every = await search(top_k=2 * candidates, mode=SearchMode.hybrid, candidates=candidates)
+        assert {hit.chunk_id for hit in every} == {hit.chunk_id for hit in [*nearest, *matching]}
+        assert [hit.chunk_id for hit in every[:top_k]] == [hit.chunk_id for hit in hits]
+        similarity = {hit.chunk_id: hit.similarity for hit in nearest}
+        keyword_score = {hit.chunk_id: hit.keyword_score for hit in matching}
+        both: list[tuple[float, float, float]] = []  # similarity, keyword score, fused score
+        for hit in every:
             assert hit.similarity is not None
             assert hit.keyword_score is not None
-            fused.append((hit.similarity, hit.keyword_score, hit.score))
-            assert hit.vector_rank == next(
-                (n for n, other in enumerate(nearest, 1) if other.chunk_id == hit.chunk_id), None
-            )
-            assert hit.keyword_rank == next(
-                (n for n, other in enumerate(matching, 1) if other.chunk_id == hit.chunk_id), None
-            )
-            expected = DENSE_WEIGHT * standardised(hit.similarity, similarities) + (
+            both.append((hit.similarity, hit.keyword_score, hit.score))
+            assert hit.similarity == pytest.approx(similarity.get(hit.chunk_id, hit.similarity))
+            assert hit.keyword_score == pytest.approx(keyword_score.get(hit.chunk_id, 0.0))
+            assert hit.vector_rank == rank_in(nearest, hit.chunk_id)
+            assert hit.keyword_rank == rank_in(matching, hit.chunk_id)
+        similarities = [similarity for similarity, _, _ in both]
+        keyword_scores = [keyword_score for _, keyword_score, _ in both]
+        for similarity_, keyword_score_, score in both:
+            expected = DENSE_WEIGHT * standardised(similarity_, similarities) + (
                 1 - DENSE_WEIGHT
-            ) * standardised(hit.keyword_score, keyword_scores)
-            assert hit.score == pytest.approx(expected, abs=1e-9)
-        # Monotone in each side: a hit at least as good on both ranks at least as high.
-        for similarity, keyword_score, score in fused:
-            for other_similarity, other_keyword_score, other_score in fused:
-                if similarity >= other_similarity and keyword_score >= other_keyword_score:
-                    assert score >= other_score - 1e-9
+            ) * standardised(keyword_score_, keyword_scores)
+            assert score == pytest.approx(expected, abs=1e-6)
+        # Monotone in each side: a candidate at least as good on both scores at least as high.
+        for first in both:
+            for second in both:
+                if first[0] >= second[0] and first[1] >= second[1]:
+                    assert first[2] >= second[2] - 1e-9
     finally:
         await savepoint.rollback()
 
