@@ -12,7 +12,8 @@ Vectors are cached beside it (`vectors-*.npz`, keyed by the SHA-256 of each text
 database, after a schema or chunking change, embeds only texts it has not seen. A document's rank is
 the rank of its best chunk; each search asks for 30 chunks, enough for 10 documents. Latency is
 `search_chunks` in its own session and transaction, as the API runs it, the question's vector
-computed beforehand. Published nDCG@10 on SciFact: BM25 0.665-0.679, all-MiniLM-L6-v2 0.645.
+computed beforehand, after one untimed pass over every question. Published nDCG@10 on SciFact:
+BM25 0.665-0.679, all-MiniLM-L6-v2 0.645.
 
 "hybrid + rerank" is a row with no figures: no reranker can run here offline (no package on PyPI
 ships cross-encoder weights; those found download them at run time).
@@ -52,7 +53,7 @@ from purpose_agent.knowledge.chunking import ChunkingPolicy  # noqa: E402
 from purpose_agent.knowledge.embeddings.local import LocalEmbedder  # noqa: E402
 from purpose_agent.knowledge.ingestion import ingest_document  # noqa: E402
 from purpose_agent.knowledge.models import Category, Document, DocumentContent, DocumentStatus  # noqa: E402
-from purpose_agent.knowledge.search import CANDIDATES, DENSE_WEIGHT, SearchMode, search_chunks  # noqa: E402
+from purpose_agent.knowledge.search import DENSE_WEIGHT, SearchMode, candidates_for, search_chunks  # noqa: E402
 
 CATEGORY = "scifact"
 PORT = 5439
@@ -66,7 +67,8 @@ NO_RERANKER = (
 )
 SEED = 13
 WEIGHTS = tuple(round(0.3 + 0.05 * step, 2) for step in range(11))  # 0.30 .. 0.80
-CANDIDATE_COUNTS = (30, 50, 100)
+# The last is what search_chunks takes for TOP_K hits: the shipped setting.
+CANDIDATE_COUNTS = tuple(sorted({30, 50, 100, candidates_for(TOP_K)}))
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +184,9 @@ async def ranking(
 async def measure(
     sessionmaker: async_sessionmaker[AsyncSession], questions: Sequence[Question]
 ) -> dict[str, object]:
+    # One untimed pass first: the first mode timed would otherwise read the indexes from disk.
+    for question in questions:
+        await ranking(sessionmaker, question, SearchMode.hybrid)
     rows: dict[str, object] = {}
     for mode in SearchMode:
         ndcgs, recalls, ranks, latencies = [], [], [], []
@@ -229,9 +234,9 @@ async def cross_validate(
     def mean(setting: tuple[float, int], half: Sequence[int]) -> float:
         return statistics.fmean(scores[setting][position] for position in half)
 
-    shipped = (DENSE_WEIGHT, CANDIDATES)
+    shipped = (DENSE_WEIGHT, candidates_for(TOP_K))
     folds = []
-    for name, (train, test) in (("A", halves), ("B", halves[::-1])):
+    for name, (train, test) in (("A", (halves[1], halves[0])), ("B", halves)):
         chosen = max(scores, key=lambda setting: (mean(setting, train), -abs(setting[0] - 0.5)))
         folds.append(
             {
@@ -239,7 +244,7 @@ async def cross_validate(
                 "chosen_on_other_half": {"dense_weight": chosen[0], "candidates": chosen[1]},
                 "train_ndcg@10": round(mean(chosen, train), 4),
                 "test_ndcg@10": round(mean(chosen, test), 4),
-                "shipped_test_ndcg@10": round(mean(shipped, test), 4) if shipped in scores else None,
+                "shipped_test_ndcg@10": round(mean(shipped, test), 4),
             }
         )
     everyone = range(len(questions))

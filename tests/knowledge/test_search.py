@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.knowledge.index import EmbedderMismatch, ensure_index, reset_index
 from purpose_agent.knowledge.models import Category, Chunk, Document
-from purpose_agent.knowledge.search import CANDIDATES, DENSE_WEIGHT, SearchHit, SearchMode, search_chunks
+from purpose_agent.knowledge.search import DENSE_WEIGHT, SearchHit, SearchMode, candidates_for, search_chunks
 
 DIMENSION = 8
 WORDS = ["refund", "invoice", "shipping", "password", "warranty", "battery", "screen", "account", "policy"]
@@ -170,7 +170,7 @@ async def test_filtered_results_stay_in_their_category_ordered_and_fused(
             return
         # Each side on its own, with the candidates the hybrid search takes from it; then every
         # candidate of either, as hybrid search scores them.
-        candidates = max(CANDIDATES, top_k * 4)
+        candidates = candidates_for(top_k)
         nearest = await search(top_k=candidates, mode=SearchMode.vector, candidates=candidates)
         matching = await search(top_k=candidates, mode=SearchMode.keyword, candidates=candidates)
         every = await search(top_k=2 * candidates, mode=SearchMode.hybrid, candidates=candidates)

@@ -54,6 +54,11 @@ DENSE_WEIGHT = 0.5
 CANDIDATES = 50
 
 
+def candidates_for(top_k: int) -> int:
+    """How many candidates each side offers the fusion when a search asks for `top_k` hits."""
+    return max(CANDIDATES, top_k * 4)
+
+
 class SearchMode(StrEnum):
     hybrid = "hybrid"
     vector = "vector"
@@ -103,11 +108,11 @@ def _keyword_sides() -> str:
         used AS (
             SELECT lexeme, idf FROM terms WHERE rare OR NOT EXISTS (SELECT FROM terms WHERE rare)
         ),
-        best AS (SELECT sum(idf) * (:k1 + 1) AS score FROM used),
+        ceiling AS (SELECT sum(idf) * (:k1 + 1) AS score FROM used),
         scored AS MATERIALIZED (
             SELECT postings.chunk_id,
                    sum(used.idf * tf * (:k1 + 1)
-                       / (tf + :k1 * (1 - :b + :b * postings.doc_length / scope.length))) / best.score
+                       / (tf + :k1 * (1 - :b + :b * postings.doc_length / scope.length))) / ceiling.score
                      AS keyword_score
             FROM used
             JOIN chunk_terms AS postings
@@ -116,8 +121,8 @@ def _keyword_sides() -> str:
                 SELECT postings.tf_text + :heading_weight * postings.tf_heading AS tf
             ) AS frequency
             CROSS JOIN scope
-            CROSS JOIN best
-            GROUP BY postings.chunk_id, best.score
+            CROSS JOIN ceiling
+            GROUP BY postings.chunk_id, ceiling.score
         ),
         keyword_hits AS (
             SELECT chunk_id AS id,
@@ -187,15 +192,19 @@ def _statement(mode: SearchMode, dimension: int) -> str:
             JOIN chunks ON chunks.id = candidates.id
             {scored}
         ),
-        fused AS (SELECT candidate_scores.*, ({score})::float8 AS score FROM candidate_scores)
-        SELECT fused.id AS chunk_id, fused.document_id, documents.source_name, fused.category, fused.page,
-               fused.heading_path, fused.text, fused.score, fused.similarity, fused.keyword_score,
-               fused.vector_rank, fused.keyword_rank
-        FROM fused
-        JOIN documents ON documents.id = fused.document_id
-        WHERE (CAST(:min_score AS float8) IS NULL OR fused.{threshold} >= :min_score)
-        ORDER BY fused.score DESC, fused.id
-        LIMIT :top_k
+        fused AS (SELECT candidate_scores.*, ({score})::float8 AS score FROM candidate_scores),
+        top_hits AS (
+            SELECT * FROM fused
+            WHERE (CAST(:min_score AS float8) IS NULL OR {threshold} >= :min_score)
+            ORDER BY score DESC, id
+            LIMIT :top_k
+        )
+        SELECT top_hits.id AS chunk_id, top_hits.document_id, documents.source_name, top_hits.category,
+               top_hits.page, top_hits.heading_path, top_hits.text, top_hits.score, top_hits.similarity,
+               top_hits.keyword_score, top_hits.vector_rank, top_hits.keyword_rank
+        FROM top_hits
+        JOIN documents ON documents.id = top_hits.document_id
+        ORDER BY top_hits.score DESC, top_hits.id
     """
 
 
@@ -234,7 +243,7 @@ async def search_chunks(
             "embedding": _vector_literal(embedding) if embedding is not None else None,
             "query": query,
             "category": category,
-            "candidates": candidates or max(CANDIDATES, top_k * 4),
+            "candidates": candidates or candidates_for(top_k),
             "k1": K1,
             "b": B,
             "heading_weight": HEADING_WEIGHT,
