@@ -8,7 +8,7 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.knowledge.models import Chunk, Document
-from purpose_agent.knowledge.search import COMMON_SCOPE, SearchHit, SearchMode, search_chunks
+from purpose_agent.knowledge.search import COMMON_SCOPE, POSTINGS_BUDGET, SearchHit, SearchMode, search_chunks
 from tests.knowledge.test_search import (
     DIMENSION,
     create_category,
@@ -137,20 +137,16 @@ async def test_min_score_filters_the_keyword_score_in_keyword_mode(session: Asyn
     assert every[1].score < every[0].score <= 1
 
 
-async def test_in_a_large_scope_a_common_term_is_left_out_while_a_rarer_one_matches(
-    session: AsyncSession,
-) -> None:
-    rng = random.Random(9)
-    document = await new_category(session, "large")
-    texts = [f"A common note, number {n}." for n in range(COMMON_SCOPE)]
-    texts[17] = "A common zebra."
-    texts[701] = "The zebra grazes."
+async def many_chunks(session: AsyncSession, category: str, texts: list[str]) -> None:
+    """A new category holding one document with one chunk per text, inserted in one statement."""
+    rng = random.Random(len(texts))
+    document = await new_category(session, category)
     await session.execute(
         insert(Chunk),
         [
             {
                 "document_id": document.id,
-                "category": "large",
+                "category": category,
                 "chunk_index": index,
                 "text": text,
                 "page": None,
@@ -164,6 +160,15 @@ async def test_in_a_large_scope_a_common_term_is_left_out_while_a_rarer_one_matc
             for index, text in enumerate(texts)
         ],
     )
+
+
+async def test_in_a_large_scope_a_common_term_is_left_out_while_a_rarer_one_matches(
+    session: AsyncSession,
+) -> None:
+    texts = [f"A common note, number {n}." for n in range(COMMON_SCOPE)]
+    texts[17] = "A common zebra."
+    texts[701] = "The zebra grazes."
+    await many_chunks(session, "large", texts)
     small = await documents_of(session, "small", ["A common note.", "A common zebra."])
 
     rare = await keyword_search(session, "common zebra", category="large")
@@ -177,6 +182,23 @@ async def test_in_a_large_scope_a_common_term_is_left_out_while_a_rarer_one_matc
     # Under COMMON_SCOPE chunks every term counts.
     in_small = await keyword_search(session, "common zebra", category="small")
     assert [hit.chunk_id for hit in in_small] == [small[1].id, small[0].id]
+
+
+async def test_terms_are_read_rarest_first_within_the_postings_budget(session: AsyncSession) -> None:
+    words = [f"qa{number}" for number in range(60)]
+    # 400 chunks of 30 of the words each: every word in 200 chunks, none common, 12,000 postings.
+    texts = [" ".join(words[(index * 30 + k) % len(words)] for k in range(30)) for index in range(400)]
+    assert len(texts) * 30 > POSTINGS_BUDGET
+    texts += ["filler"] * 600
+    texts += ["zz"] * 210  # the question's commonest word, alone in its chunks: read last
+    await many_chunks(session, "wide", texts)
+
+    every_word = await keyword_search(session, " ".join(["zz", *words]), category="wide", top_k=500)
+    assert len(every_word) == 400
+    assert all(hit.text != "zz" for hit in every_word)
+
+    two_words = await keyword_search(session, "zz qa0", category="wide", top_k=500)
+    assert sum(hit.text == "zz" for hit in two_words) == 210
 
 
 async def test_a_document_deleted_is_no_longer_found(session: AsyncSession) -> None:

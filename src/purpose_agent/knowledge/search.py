@@ -8,11 +8,15 @@ The keyword side is BM25 over the postings that triggers keep in `chunk_terms` (
 The question's terms are its lexemes under the same text search configuration as the chunks, and a
 chunk matches on any of them (a natural-language question rarely has every word in one passage).
 Term frequency counts a heading occurrence `HEADING_WEIGHT` times; idf and the average length are
-those of the searched scope (the category, or everything). A term found in more than
-`COMMON_SHARE` of a scope of `COMMON_SCOPE` chunks or more is left out while a rarer term of the
-question matches: it would read a large share of the postings and move the ranking little. The
-keyword score is BM25 over the best score the question could reach (every term's idf times k1 + 1),
-so it lies in 0..1; the side takes the `candidates` best-scored chunks.
+those of the searched scope (the category, or everything). Two rules bound the postings a search
+reads, leaving out the terms that weigh least: a term found in more than `COMMON_SHARE` of a scope
+of `COMMON_SCOPE` chunks or more is left out while a rarer term of the question matches, and the
+terms are read rarest first, a term only while those before it read fewer than `POSTINGS_BUDGET`
+postings. On SciFact (10,000 chunks) the first moves nDCG@10 by -0.003 in keyword mode and +0.002
+in hybrid mode, the second by less than 0.001; at 100,000 chunks searched at once the budget cuts
+the keyword side's p95 from 57 to 23 ms. The keyword score is BM25 over the best score the question
+could reach (every term's idf times k1 + 1), so it lies in 0..1; the side takes the `candidates`
+best-scored chunks.
 
 Hybrid search scores every candidate of either side on both: its cosine similarity and its keyword
 score (0 when it matches no term). Each is standardised over all the candidates (minus the mean,
@@ -46,8 +50,10 @@ EF_SEARCH = 100
 K1 = 0.9
 B = 0.5
 HEADING_WEIGHT = 1.5
+# What a keyword search may leave out to bound its cost (the module's docstring).
 COMMON_SHARE = 0.2
 COMMON_SCOPE = 1000
+POSTINGS_BUDGET = 10_000
 # The weight of the vector side in the fused score; bench/retrieval_quality.py measured it.
 DENSE_WEIGHT = 0.5
 # Candidates each side offers the fusion, at least (a larger top_k takes four times top_k).
@@ -95,7 +101,7 @@ def _keyword_sides() -> str:
             FROM chunk_term_stats WHERE {_SCOPE.format(table="chunk_term_stats")}
         ),
         terms AS (
-            SELECT question.lexeme,
+            SELECT question.lexeme, sum(counts.chunks) AS chunks,
                    ln(1 + (scope.chunks - sum(counts.chunks) + 0.5) / (sum(counts.chunks) + 0.5))::float8
                      AS idf,
                    scope.chunks < :common_scope OR sum(counts.chunks) <= :common_share * scope.chunks AS rare
@@ -105,8 +111,15 @@ def _keyword_sides() -> str:
             CROSS JOIN scope
             GROUP BY question.lexeme, scope.chunks
         ),
+        kept AS (
+            SELECT lexeme, idf, chunks FROM terms WHERE rare OR NOT EXISTS (SELECT FROM terms WHERE rare)
+        ),
         used AS (
-            SELECT lexeme, idf FROM terms WHERE rare OR NOT EXISTS (SELECT FROM terms WHERE rare)
+            SELECT lexeme, idf FROM (
+                SELECT lexeme, idf, sum(chunks) OVER (ORDER BY chunks, lexeme) - chunks AS read_before
+                FROM kept
+            ) AS rarest_first
+            WHERE read_before < :postings_budget
         ),
         ceiling AS (SELECT sum(idf) * (:k1 + 1) AS score FROM used),
         scored AS MATERIALIZED (
@@ -249,6 +262,7 @@ async def search_chunks(
             "heading_weight": HEADING_WEIGHT,
             "common_share": COMMON_SHARE,
             "common_scope": COMMON_SCOPE,
+            "postings_budget": POSTINGS_BUDGET,
             "dense_weight": dense_weight,
             "min_score": min_score,
             "top_k": top_k,
