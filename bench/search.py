@@ -608,11 +608,14 @@ async def grow(
         vacuum_analyze_seconds=round(vacuum_seconds, 1),
         index_mb=await megabytes(conn, HNSW_INDEX),
         chunks_table_mb=await megabytes(conn, "chunks"),
-        keyword_index_mb=sum(
-            [
-                await megabytes(conn, table)
-                for table in ("chunk_terms", "chunk_term_counts", "chunk_term_stats")
-            ]
+        keyword_index_mb=round(
+            sum(
+                [
+                    await megabytes(conn, table)
+                    for table in ("chunk_terms", "chunk_term_counts", "chunk_term_stats")
+                ]
+            ),
+            1,
         ),
         timings=timings,
         recall_at_10=recalls,
