@@ -25,7 +25,8 @@ Rows are bulk-copied (documents round-robin over ten categories) into a fresh da
 PostgreSQL in `.data/bench-search/postgres`, port 5440, started and stopped here unless it already
 ran. Sizes grow by adding rows, so each smaller set is a subset of the larger; at each size the HNSW
 index is built over all rows by the project's `reset_index` (which calls `ensure_index`), then
-VACUUM ANALYZE.
+VACUUM ANALYZE (of the keyword index's tables too). Loading runs the triggers that keep the keyword
+index (migration 0009), so "load s" includes building it; "keyword index MB" is its size.
 
 Timed: `search_chunks`, top 10, each search in its own session and transaction as the API runs it,
 query vectors computed beforehand, 20 warm-up searches first; p50, p95 and mean of each mode,
@@ -67,6 +68,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
+from bench.vector_cache import VectorCache, embed_cached  # noqa: E402
 from pgvector.psycopg import register_vector_async  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
@@ -135,53 +137,6 @@ class ChunkRow:
 class Query:
     text: str
     vector: list[float]
-
-
-class VectorCache:
-    """Vectors of texts embedded by earlier runs, in one .npz keyed by the SHA-256 of each text."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._vectors: dict[str, FloatArray] = {}
-        if path.exists():
-            with np.load(path) as stored:
-                self._vectors = dict(zip(stored["keys"].tolist(), stored["vectors"], strict=True))
-
-    @staticmethod
-    def key(passage: str) -> str:
-        return hashlib.sha256(passage.encode()).hexdigest()
-
-    def get(self, passage: str) -> FloatArray | None:
-        return self._vectors.get(self.key(passage))
-
-    def put(self, passage: str, vector: Sequence[float]) -> None:
-        self._vectors[self.key(passage)] = np.asarray(vector, dtype=np.float32)
-
-    def save(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        partial = self.path.with_suffix(".partial")
-        with partial.open("wb") as out:
-            np.savez(out, keys=np.array(list(self._vectors)), vectors=np.stack(list(self._vectors.values())))
-        # Replaced in one step, so an interrupted run never leaves a truncated cache behind.
-        os.replace(partial, self.path)
-
-
-async def embed_cached(embedder: LocalEmbedder, texts: Sequence[str], cache: VectorCache) -> FloatArray:
-    missing = list(dict.fromkeys(passage for passage in texts if cache.get(passage) is None))
-    if missing:
-        print(f"  embedding {len(missing):,} texts not in the cache")
-    started = time.monotonic()
-    for done in range(0, len(missing), 64):
-        batch = missing[done : done + 64]
-        for passage, vector in zip(batch, await embedder.embed(batch), strict=True):
-            cache.put(passage, vector)
-        if (done // 64) % 8 == 7:  # every 512 texts, so an interruption loses little
-            cache.save()
-            rate = (done + len(batch)) / (time.monotonic() - started)
-            print(f"  embedded {done + len(batch):,}/{len(missing):,} ({rate:.1f}/s)")
-    if missing:
-        cache.save()
-    return np.stack([stored for passage in texts if (stored := cache.get(passage)) is not None])
 
 
 def chunk_corpus(
@@ -329,6 +284,7 @@ class SizeResult:
     vacuum_analyze_seconds: float
     index_mb: float
     chunks_table_mb: float
+    keyword_index_mb: float  # chunk_terms with its indexes, and the counts and stats
     timings: dict[str, list[Timing]]  # by filter: unfiltered, or one category per query
     recall_at_10: dict[str, Recall]  # by filter
 
@@ -634,7 +590,8 @@ async def grow(
     print(f"  loaded in {load_seconds:.1f} s; building the HNSW index")
     build_seconds = await build_index(sessionmaker, embedder)
     started = time.monotonic()
-    await conn.execute("VACUUM (ANALYZE) chunks, documents")
+    # The keyword postings too: their index answers a search from the index alone once vacuumed.
+    await conn.execute("VACUUM (ANALYZE) chunks, documents, chunk_terms, chunk_term_counts, chunk_term_stats")
     vacuum_seconds = time.monotonic() - started
     print(f"  built in {build_seconds:.1f} s, VACUUM ANALYZE in {vacuum_seconds:.1f} s; searching")
     timings, recalls = await Searcher(sessionmaker, conn, queries).measure()
@@ -651,6 +608,15 @@ async def grow(
         vacuum_analyze_seconds=round(vacuum_seconds, 1),
         index_mb=await megabytes(conn, HNSW_INDEX),
         chunks_table_mb=await megabytes(conn, "chunks"),
+        keyword_index_mb=round(
+            sum(
+                [
+                    await megabytes(conn, table)
+                    for table in ("chunk_terms", "chunk_term_counts", "chunk_term_stats")
+                ]
+            ),
+            1,
+        ),
         timings=timings,
         recall_at_10=recalls,
     )
@@ -759,12 +725,15 @@ def print_report(report: Report) -> None:
                 figures = f"{timing.p50_ms} | {timing.p95_ms} | {timing.mean_ms} | {timing.mean_hits}"
                 print(f"| {counts} | {name} | {timing.search} | {figures} | {reads} |")
     print(
-        "\n| chunks | load s | HNSW build s | index MB | table MB | filter | recall@10 HNSW"
-        " | read HNSW | recall@10 as served | read HNSW |"
+        "\n| chunks | load s | HNSW build s | index MB | table MB | keyword index MB | filter"
+        " | recall@10 HNSW | read HNSW | recall@10 as served | read HNSW |"
     )
-    print("|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|")
     for size in report.sizes:
-        build = f"{size.load_seconds} | {size.index_build_seconds} | {size.index_mb} | {size.chunks_table_mb}"
+        build = (
+            f"{size.load_seconds} | {size.index_build_seconds} | {size.index_mb} | {size.chunks_table_mb}"
+            f" | {size.keyword_index_mb}"
+        )
         for name, recall in size.recall_at_10.items():
             figures = (
                 f"{recall.hnsw} | {recall.hnsw_read_index} | {recall.served} | {recall.served_read_index}"

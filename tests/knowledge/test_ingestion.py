@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
-from collections.abc import AsyncIterator
 
-import pytest
 from fpdf import FPDF
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,13 +31,6 @@ def manual_pdf() -> bytes:
         pdf.cell(text=title, new_x="LMARGIN", new_y="NEXT")
         pdf.multi_cell(w=0, text=body)
     return bytes(pdf.output())
-
-
-@pytest.fixture(scope="session")
-async def embedder() -> AsyncIterator[LocalEmbedder]:
-    model = LocalEmbedder()
-    yield model
-    await model.aclose()
 
 
 async def stored_document(session: AsyncSession, data: bytes, mime: str, name: str) -> uuid.UUID:

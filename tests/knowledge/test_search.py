@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import random
+import statistics
 import uuid
 from collections.abc import Sequence
 
@@ -14,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.knowledge.index import EmbedderMismatch, ensure_index, reset_index
 from purpose_agent.knowledge.models import Category, Chunk, Document
-from purpose_agent.knowledge.search import SearchMode, reciprocal_rank_fusion, search_chunks
+from purpose_agent.knowledge.search import DENSE_WEIGHT, SearchHit, SearchMode, candidates_for, search_chunks
 
 DIMENSION = 8
 WORDS = ["refund", "invoice", "shipping", "password", "warranty", "battery", "screen", "account", "policy"]
@@ -49,7 +51,13 @@ async def create_document(session: AsyncSession, category: str, source: str) -> 
 
 
 async def create_chunk(
-    session: AsyncSession, document: Document, index: int, text: str, embedding: list[float], page: int = 1
+    session: AsyncSession,
+    document: Document,
+    index: int,
+    text: str,
+    embedding: list[float],
+    page: int = 1,
+    heading_path: Sequence[str] = ("Guide", "Section"),
 ) -> Chunk:
     chunk = Chunk(
         document_id=document.id,
@@ -57,8 +65,8 @@ async def create_chunk(
         chunk_index=index,
         text=text,
         page=page,
-        heading_path=["Guide", "Section"],
-        heading="Guide > Section",
+        heading_path=list(heading_path),
+        heading=" > ".join(heading_path),
         char_start=0,
         char_end=len(text),
         token_count=len(text.split()) + 2,
@@ -110,6 +118,16 @@ async def test_a_canary_in_another_category_never_leaks(session: AsyncSession, i
         assert canary.id not in {hit.chunk_id for hit in filtered}
 
 
+def standardised(value: float, values: Sequence[float]) -> float:
+    """How many standard deviations `value` lies above the mean of `values` (0 when they all tie)."""
+    deviation = statistics.pstdev(values)
+    return (value - statistics.fmean(values)) / deviation if deviation > 1e-9 else 0.0
+
+
+def rank_in(hits: Sequence[SearchHit], chunk_id: int) -> int | None:
+    return next((rank for rank, hit in enumerate(hits, 1) if hit.chunk_id == chunk_id), None)
+
+
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     seed=st.integers(0, 10_000),
@@ -131,25 +149,56 @@ async def test_filtered_results_stay_in_their_category_ordered_and_fused(
                 words = " ".join(rng.choice(WORDS) for _ in range(4))
                 await create_chunk(session, document, position, words, random_vector(rng))
         target = rng.randrange(len(categories))
-        query = rng.choice(WORDS)
-        hits = await search_chunks(
+        terms = rng.sample(WORDS, 2)
+        search = functools.partial(
+            search_chunks,
             session,
-            query=query,
+            query=f"Where is the {terms[0]} or the {terms[1]}?",
             embedding=random_vector(rng),
             dimension=DIMENSION,
-            top_k=top_k,
-            mode=mode,
             category=categories[target],
         )
+        hits = await search(top_k=top_k, mode=mode)
         assert all(hit.category == categories[target] for hit in hits)
         if mode is SearchMode.vector:
             assert len(hits) == min(top_k, sizes[target])
         if mode is SearchMode.keyword:
-            assert all(query in hit.text for hit in hits)
+            assert all(any(term in hit.text for term in terms) for hit in hits)
         scores = [hit.score for hit in hits]
         assert scores == sorted(scores, reverse=True)
-        for hit in hits:
-            assert hit.score == pytest.approx(reciprocal_rank_fusion([hit.vector_rank, hit.keyword_rank]))
+        if mode is not SearchMode.hybrid:
+            return
+        # Each side on its own, with the candidates the hybrid search takes from it; then every
+        # candidate of either, as hybrid search scores them.
+        candidates = candidates_for(top_k)
+        nearest = await search(top_k=candidates, mode=SearchMode.vector, candidates=candidates)
+        matching = await search(top_k=candidates, mode=SearchMode.keyword, candidates=candidates)
+        every = await search(top_k=2 * candidates, mode=SearchMode.hybrid, candidates=candidates)
+        assert {hit.chunk_id for hit in every} == {hit.chunk_id for hit in [*nearest, *matching]}
+        assert [hit.chunk_id for hit in every[:top_k]] == [hit.chunk_id for hit in hits]
+        similarity = {hit.chunk_id: hit.similarity for hit in nearest}
+        keyword_score = {hit.chunk_id: hit.keyword_score for hit in matching}
+        both: list[tuple[float, float, float]] = []  # similarity, keyword score, fused score
+        for hit in every:
+            assert hit.similarity is not None
+            assert hit.keyword_score is not None
+            both.append((hit.similarity, hit.keyword_score, hit.score))
+            assert hit.similarity == pytest.approx(similarity.get(hit.chunk_id, hit.similarity))
+            assert hit.keyword_score == pytest.approx(keyword_score.get(hit.chunk_id, 0.0))
+            assert hit.vector_rank == rank_in(nearest, hit.chunk_id)
+            assert hit.keyword_rank == rank_in(matching, hit.chunk_id)
+        similarities = [similarity for similarity, _, _ in both]
+        keyword_scores = [keyword_score for _, keyword_score, _ in both]
+        for similarity_, keyword_score_, score in both:
+            expected = DENSE_WEIGHT * standardised(similarity_, similarities) + (
+                1 - DENSE_WEIGHT
+            ) * standardised(keyword_score_, keyword_scores)
+            assert score == pytest.approx(expected, abs=1e-6)
+        # Monotone in each side: a candidate at least as good on both scores at least as high.
+        for first in both:
+            for second in both:
+                if first[0] >= second[0] and first[1] >= second[1]:
+                    assert first[2] >= second[2] - 1e-9
     finally:
         await savepoint.rollback()
 
@@ -167,22 +216,6 @@ async def test_min_score_filters_on_similarity(session: AsyncSession, index: Non
     )
     assert [hit.chunk_id for hit in hits] == [close.id]
     assert hits[0].similarity == pytest.approx(1.0)
-
-
-@given(
-    st.lists(st.one_of(st.none(), st.integers(1, 1000)), min_size=2, max_size=2),
-    st.integers(0, 1),
-    st.integers(1, 100),
-)
-def test_fusion_is_monotone_in_each_rank(ranks: list[int | None], side: int, step: int) -> None:
-    worse = list(ranks)
-    if worse[side] is None:
-        return
-    worse[side] = worse[side] + step  # type: ignore[operator]
-    assert reciprocal_rank_fusion(worse) < reciprocal_rank_fusion(ranks)
-    absent = list(ranks)
-    absent[side] = None
-    assert reciprocal_rank_fusion(absent) < reciprocal_rank_fusion(ranks)
 
 
 async def test_another_embedder_is_refused_until_reindex(session: AsyncSession, index: None) -> None:

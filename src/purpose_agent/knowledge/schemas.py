@@ -33,8 +33,13 @@ class SearchResult(BaseModel):
     page: int | None
     heading_path: list[str]
     text: str
+    # The fused score in hybrid mode; the similarity in vector mode, the keyword score in keyword mode.
     score: float
+    # Cosine similarity to the query (null in keyword mode).
     similarity: float | None
+    # BM25 over the best score the query could reach, 0..1 (null in vector mode).
+    keyword_score: float | None
+    # Rank among each side's candidates (null when the chunk was not one of that side's).
     vector_rank: int | None
     keyword_rank: int | None
 
