@@ -37,7 +37,7 @@ QUESTIONS: list[tuple[str, str, tuple[str, ...]]] = [
     ("technical", "What does /health/ready check?", ("GET /health/ready is readiness",)),
     ("technical", "How do I use my own PostgreSQL?", ("setting DATABASE_URL",)),
     ("technical", "Which embedding model is used by default?", ("all-MiniLM-L6-v2",)),
-    ("technical", "How are the two search result lists merged?", ("fused by reciprocal rank", "reciprocal rank")),
+    ("technical", "How are the two search result lists merged?", ("combined by their scores", "standardised")),
     ("technical", "How long is the pause before a retry?", ("exponential backoff with full jitter",)),
     ("technical", "What is the maximum request body size?", ("MAX_BODY_BYTES (default 1048576",)),
     ("technical", "How do I switch to another embedder?", ("purpose-agent reindex",)),
