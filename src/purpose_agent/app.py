@@ -113,6 +113,8 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
                 "RateLimit-Limit",
                 "RateLimit-Remaining",
                 "RateLimit-Reset",
+                # A console on another origin reads the stage timings (when they are sent at all).
+                "Server-Timing",
             ],
             max_age=600,
         )

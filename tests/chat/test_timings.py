@@ -78,3 +78,15 @@ async def test_a_request_without_stages_has_only_its_total(
     response = await user_client.get("/health")
     assert list(server_timing(response)) == ["total"]
     assert "timings_ms" not in access_line(logs, "/health")
+
+
+async def test_a_browser_on_an_allowed_origin_can_read_the_timings(
+    app_with: AppFactory, kettle: Persona
+) -> None:
+    origin = "https://console.example.com"
+    async with app_with(cors_allowed_origins=origin) as client:
+        response = await client.post("/api/chat", json=QUESTION, headers={"Origin": origin})
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == origin
+    assert "server-timing" in response.headers["access-control-expose-headers"].lower()
+    assert list(server_timing(response)) == [*CHAT_STAGES, "total"]
