@@ -21,6 +21,8 @@ from purpose_agent import __version__
 from purpose_agent.cli.common import stop_child
 from tests import test_cli
 from tests.llm.fake_upstream import FakeUpstream
+from tests.observability.test_deploy_files import PROMETHEUS as RULES
+from tests.observability.test_deploy_files import as_promql, dashboard_panels
 from tests.ports import free_port
 from tests.processes import wait_until_answers
 from tests.test_cli import Service, printed_admin_key
@@ -38,11 +40,12 @@ pytestmark = pytest.mark.skipif(
 class Prometheus:
     """`prometheus` scraping `targets` (job name: host:port) every second, until `stop()`."""
 
-    def __init__(self, workdir: Path, targets: dict[str, str]) -> None:
+    def __init__(self, workdir: Path, targets: dict[str, str], rule_files: tuple[Path, ...] = ()) -> None:
         assert PROMETHEUS is not None
         self.port = free_port()
         config = {
             "global": {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"},
+            "rule_files": [str(path) for path in rule_files],
             "scrape_configs": [
                 {"job_name": job, "static_configs": [{"targets": [target]}]}
                 for job, target in targets.items()
@@ -134,3 +137,58 @@ def test_prometheus_scrapes_the_api_and_the_worker(
         assert {series["metric"]["job"] for series in builds} == {"purpose-agent-api", "purpose-agent-worker"}
     finally:
         prometheus.stop()
+
+
+# Panels whose series appear only with their event, which this test does not cause: a rate-limit
+# refusal, a failed job, a log sink dropping lines. (Failovers, requeues and expired sessions show 0.)
+EVENTLESS_PANELS = {"Rate-limit refusals by class", "Job failures by task", "Log lines dropped"}
+
+
+def test_the_dashboard_s_queries_return_data_from_a_running_service(
+    service: Service, openai_fake: FakeUpstream, tmp_path: Path
+) -> None:
+    service.env |= {
+        "KNOWLEDGE_SEED_DIR": str(test_cli.SAMPLE_KNOWLEDGE),
+        "PERSONAS_FILE": str(Path(__file__).resolve().parents[1] / "config" / "personas.json"),
+        "LLM_CHAIN": "openai",
+        "OPENAI_API_KEY": "sk-test-0001",
+        "OPENAI_BASE_URL": f"{openai_fake.base_url}/v1",
+        "OPENAI_MODEL": "gpt-4o",
+    }
+    service.start()
+    admin = printed_admin_key(service.output.read_text())
+    (tmp_path / "prometheus").mkdir()
+    prometheus = Prometheus(
+        tmp_path / "prometheus",
+        {
+            "purpose-agent-api": f"127.0.0.1:{service.port}",
+            "purpose-agent-worker": f"127.0.0.1:{service.worker_metrics_port}",
+        },
+        rule_files=(RULES / "recording.yml",),
+    )
+    try:
+        test_cli.wait_for_sample_knowledge(service, admin)
+        key = {"X-API-Key": admin}
+        for question in ("What does a 413 error mean?", "Who won the 1998 football world cup?"):
+            asked = {"agent_id": "support-agent", "question": question}
+            answered = httpx.post(f"{service.base_url}/api/chat", json=asked, headers=key, timeout=60)
+            assert answered.status_code == 200, answered.text
+        streamed = {"agent_id": "support-agent", "question": "How do I reset a conversation?"}
+        with httpx.stream(
+            "POST", f"{service.base_url}/api/chat/stream", json=streamed, headers=key, timeout=60
+        ) as stream:
+            assert stream.status_code == 200
+            assert "event: done" in stream.read().decode()
+        refused = httpx.get(f"{service.base_url}/api/agents", headers={"X-API-Key": "pa_not-a-key"})
+        assert refused.status_code == 401
+        # A rate needs two samples of a series after the traffic.
+        chats = 'count_over_time(purpose_agent_http_requests_total{route="/api/chat"}[1m]) >= 3'
+        prometheus.eventually(chats, timeout=30)
+        empty = [
+            panel["title"]
+            for panel in dashboard_panels()
+            if not any(prometheus.query(as_promql(target["expr"])) for target in panel["targets"])
+        ]
+    finally:
+        prometheus.stop()
+    assert sorted(empty) == sorted(EVENTLESS_PANELS)
