@@ -16,6 +16,7 @@ asks for the keys to be fetched again (`refresh_keys`, rate-limited by its owner
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -83,7 +84,13 @@ KeysRefresh = Callable[[], Awaitable[None]]
 class TokenService:
     """Issues and verifies tokens under one policy; the JWKS client (if any) caches its keys."""
 
-    def __init__(self, policy: TokenPolicy, *, refresh_keys: KeysRefresh | None = None) -> None:
+    def __init__(
+        self,
+        policy: TokenPolicy,
+        *,
+        refresh_keys: KeysRefresh | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.policy = policy
         self._jwks = jwt.PyJWKClient(policy.jwks_url, cache_keys=True) if policy.jwks_url else None
         self._ring: KeyRing | None = None
@@ -91,6 +98,7 @@ class TokenService:
             self._ring = KeyRing(
                 signing_key(policy.algorithm, signing=policy.signing_key, verifying=policy.verifying_key),
                 keep_seconds=policy.ttl_seconds + policy.leeway_seconds + policy.rotation_margin_seconds,
+                clock=clock,
             )
         self._refresh_keys = refresh_keys
 
