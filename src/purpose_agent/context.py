@@ -37,6 +37,7 @@ from purpose_agent.composition import (
     metrics_access,
     rate_limiter_from,
     redis_client,
+    secret_refresher,
     token_service,
 )
 from purpose_agent.db.engine import DatabaseContext, create_engine, create_sessionmaker
@@ -140,7 +141,10 @@ async def open_context(
     router, recorder = build_router(settings, redis, sessionmaker)
     embedder = embedder_from(settings, threads=embedder_threads)
     inspection = BoundedExecutor("inspect", workers=1, max_queued=INSPECTIONS_QUEUED)
-    tokens = token_service(settings)
+    # The secrets that came from the provider, refreshed every TTL where callers are checked: the
+    # token signing key follows it.
+    secrets = secret_refresher(settings) if authenticates else None
+    tokens = token_service(settings, secrets)
     key_uses = KeyUseRecorder(sessionmaker)
     key_uses.start()
     authenticator = Authenticator(tokens, key_uses, settings.security.auth_cache_seconds)
@@ -152,6 +156,8 @@ async def open_context(
     )
     if authenticates:
         changes.start()
+    if secrets is not None:
+        secrets.start()
     rate_limiter = rate_limiter or rate_limiter_from(settings)
     if not rate_limiter.shared:
         log.warning("rate_limits_in_memory", detail="per process only; set REDIS_URL to share them")
@@ -201,6 +207,8 @@ async def open_context(
     try:
         yield built
     finally:
+        if secrets is not None:
+            await secrets.aclose()
         await changes.aclose()
         inspection.shutdown()
         await recorder.aclose()

@@ -62,16 +62,18 @@ async def issue_token(
         raise TokensNotIssued("This service verifies tokens of an identity provider; it issues none.")
     throttle = context.login_throttle
     username, address = users.normalise_username(data.username), client_address(request)
-    if (wait := await throttle.retry_after(username, address)) is not None:
+    # Counted before the password is checked: guesses sent at once cannot all pass a check first.
+    attempt = await throttle.attempt(username, address)
+    if attempt.retry_after is not None:
         AUTH_FAILURES.labels("login_throttled").inc()
         await _note_failure(context, request, username, "auth.login_throttled", "refused")
-        raise TooManyAttempts(wait)
+        raise TooManyAttempts(attempt.retry_after)
     user = await users.sign_in(context.sessionmaker, username, data.password, now)
     if user is None:
         AUTH_FAILURES.labels("login_failed").inc()
-        await throttle.failed(username, address)
         await _note_failure(context, request, username, "auth.login_failed", "failed")
         raise Unauthenticated(BAD_LOGIN)
+    await throttle.succeeded(attempt)
     issued = context.tokens.issue(subject=f"user:{user.id}", role=user.role, name=user.username, now=now)
     await audit.record(session, request, action="auth.login", target=username, actor=f"user:{user.id}")
     return TokenResponse(access_token=issued.token, expires_in=issued.expires_in)
