@@ -120,7 +120,9 @@ def serve(
 
 @pytest.fixture
 async def username(session: AsyncSession) -> str:
-    user = await create_user(session, username=f"rotate-{uuid.uuid4().hex[:8]}", password=PASSWORD, role=Role.user)
+    user = await create_user(
+        session, username=f"rotate-{uuid.uuid4().hex[:8]}", password=PASSWORD, role=Role.user
+    )
     return user.username
 
 
@@ -200,7 +202,8 @@ async def test_a_rotated_secret_signs_new_tokens_and_the_old_tokens_still_verify
     events = [record["event"] for record in logs.records()]
     assert events.count("token_signing_key_rotated") == 1
     assert "secrets_changed" in events
-    assert rotated not in logs.text and JWT_SECRET not in logs.text, "names are logged, never values"
+    assert rotated not in logs.text, "names are logged, never values"
+    assert JWT_SECRET not in logs.text
 
 
 async def test_a_failed_refresh_keeps_the_last_key_and_the_next_one_rotates_it(

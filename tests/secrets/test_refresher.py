@@ -29,7 +29,9 @@ async def test_changed_values_are_handed_on_and_a_value_gone_missing_is_kept(
 
     (tmp_path / "openai_api_key").write_text("sk-second\n")
     assert await refresher.refresh()
-    assert handed == [{"JWT_SECRET": "first-secret-0123456789abcdef0123456789", "OPENAI_API_KEY": "sk-second"}]
+    assert handed == [
+        {"JWT_SECRET": "first-secret-0123456789abcdef0123456789", "OPENAI_API_KEY": "sk-second"}
+    ]
 
     (tmp_path / "JWT_SECRET").unlink()
     assert await refresher.refresh()

@@ -63,7 +63,6 @@ class SecretCache:
             self._fetched = _Fetched(names=asked, values=values, at=now)
             return _only(values, wanted)
 
-
     def held(self) -> dict[str, str]:
         """The values fetched last, without a call (empty before the first fetch)."""
         with self._lock:
