@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any
 
 from purpose_agent.kit.problems import Conflict, NotFound, ProblemError
@@ -58,3 +60,42 @@ class TokensNotIssued(ProblemError):
     status = 501
     title = "Tokens are not issued here"
     slug = "tokens-not-issued"
+
+
+class OutOfScope(Forbidden):
+    """The principal's role allows the route, but its scope does not cover this agent or operation."""
+
+    title = "Outside the credentials' scope"
+    slug = "out-of-scope"
+
+
+class UnknownAgents(ProblemError):
+    status = 422
+    title = "Unknown agent in the scope"
+    slug = "unknown-agents"
+
+
+class InvalidPeriod(ProblemError):
+    status = 422
+    title = "Invalid period"
+    slug = "invalid-period"
+
+
+class QuotaExceeded(ProblemError):
+    """A key's quota is used up until `reset`: the problem names the quota, its limit and the reset."""
+
+    status = 429
+    title = "Quota exceeded"
+    slug = "quota-exceeded"
+
+    def __init__(self, quota: str, limit: float, used: float, reset: datetime, now: datetime) -> None:
+        wait = max(1, math.ceil((reset - now).total_seconds()))
+        super().__init__(
+            f"This API key's quota {quota} of {limit:g} is used up ({used:g} used); "
+            f"it resets at {reset.isoformat()}.",
+            quota=quota,
+            limit=limit,
+            used=used,
+            reset=reset.isoformat(),
+        )
+        self.headers["Retry-After"] = str(wait)
