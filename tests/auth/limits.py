@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -33,6 +34,16 @@ PROMPT_TOKENS, COMPLETION_TOKENS = 11, 5
 ANSWER_COST = (PROMPT_TOKENS + COMPLETION_TOKENS) * PRICE_PER_MILLION / 1_000_000
 WARRANTY = "How long is the heating element covered?"
 REFUNDS = "Kettle refunds: a faulty kettle is refunded in full within 30 days of purchase."
+
+
+class MovableClock:
+    """A clock for the app (`swap_context(app, clock=...)`) that a test sets."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
@@ -99,9 +110,9 @@ async def make_key(admin: AsyncClient, **fields: Any) -> tuple[str, str]:
     return body["id"], body["key"]
 
 
-def ask(client: AsyncClient, agent_id: str = "kettle-helper") -> Any:
-    """POST /api/chat with the warranty question (the coroutine, to await)."""
-    return client.post("/api/chat", json={"agent_id": agent_id, "question": WARRANTY})
+async def ask(client: AsyncClient, agent_id: str = "kettle-helper") -> Response:
+    """POST /api/chat with the warranty question."""
+    return await client.post("/api/chat", json={"agent_id": agent_id, "question": WARRANTY})
 
 
 def refused(response: Response, status: int, slug: str) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from fastapi import FastAPI
-from httpx import AsyncClient
+from httpx import AsyncClient, Response
 
 from purpose_agent.personas.models import Persona
 from tests.auth.limits import WARRANTY, agents, answers, ask, make_key, refused, settings
@@ -169,7 +169,7 @@ async def test_a_user_limited_to_search_is_refused_chat_with_its_token(
         assert (await ask_as(user, headers)).status_code == 200
 
 
-async def ask_as(client: AsyncClient, headers: dict[str, str]) -> object:
+async def ask_as(client: AsyncClient, headers: dict[str, str]) -> Response:
     return await client.post(
         "/api/chat", json={"agent_id": "kettle-helper", "question": WARRANTY}, headers=headers
     )

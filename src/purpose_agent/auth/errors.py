@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from purpose_agent.kit.problems import Conflict, NotFound, ProblemError
@@ -90,12 +90,12 @@ class QuotaExceeded(ProblemError):
 
     def __init__(self, quota: str, limit: float, used: float, reset: datetime, now: datetime) -> None:
         wait = max(1, math.ceil((reset - now).total_seconds()))
+        at = reset.astimezone(UTC).isoformat().replace("+00:00", "Z")  # as the API's datetimes are shown
         super().__init__(
-            f"This API key's quota {quota} of {limit:g} is used up ({used:g} used); "
-            f"it resets at {reset.isoformat()}.",
+            f"This API key's quota {quota} of {limit:g} is used up ({used:g} used); it resets at {at}.",
             quota=quota,
             limit=limit,
             used=used,
-            reset=reset.isoformat(),
+            reset=at,
         )
         self.headers["Retry-After"] = str(wait)
