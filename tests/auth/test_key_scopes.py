@@ -11,6 +11,7 @@ from purpose_agent.personas.models import Persona
 from tests.auth.limits import WARRANTY, agents, answers, ask, make_key, refused, settings
 from tests.conftest import api_client
 from tests.mcp.conftest import mcp_client, structured, text
+from tests.metrics import moved, scrape
 
 __all__ = ["agents", "answers", "settings"]
 
@@ -80,10 +81,13 @@ async def test_each_operation_outside_the_scope_is_a_403_naming_it(
             ("mcp", "GET", "/api/mcp/tools", None),
             ("mcp", "POST", "/api/mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}),
         ]
+        before = await scrape(client)
         for operation, method, path, body in calls:
             problem = refused(await limited.request(method, path, json=body), 403, "out-of-scope")
             assert (problem["operation"], problem["allowed_operations"]) == (operation, ["search"])
             assert f"This API key may not use the operation '{operation}'" in problem["detail"]
+        forbidden = moved(before, await scrape(client), "purpose_agent_auth_failures_total", kind="forbidden")
+        assert forbidden == len(calls), "counted as refused callers"
         assert (await limited.post("/api/knowledge/search", json={"query": "kettle"})).status_code == 200
         assert (await limited.get("/api/agents")).status_code == 200, "listing agents is no operation"
 

@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.auth.errors import OutOfScope, UnknownAgents
 from purpose_agent.auth.principal import Operation, Principal
+from purpose_agent.kit.metrics import AUTH_FAILURES
 
 
 class AgentNames(Protocol):
@@ -41,7 +42,7 @@ def check_operation(principal: Principal, operation: Operation) -> None:
     if allowed is None or operation in allowed:
         return
     listed = ", ".join(sorted(allowed)) or "none"
-    raise OutOfScope(
+    raise _refused(
         f"This {principal.kind} may not use the operation '{operation.value}'; it may use: {listed}.",
         operation=operation.value,
         allowed_operations=sorted(allowed),
@@ -52,7 +53,7 @@ def check_agent(principal: Principal, agent_id: str) -> None:
     """403 unless the principal's scope allows the agent (whether it exists or not: nothing is revealed)."""
     if principal.scope.allows_agent(agent_id):
         return
-    raise OutOfScope(
+    raise _refused(
         f"This {principal.kind} may not use the agent '{agent_id}'; GET /api/agents lists those it may.",
         agent=agent_id,
     )
@@ -62,11 +63,16 @@ def check_category(principal: Principal, category: str, allowed: Collection[str]
     """403 unless `category` is one of the allowed agents' knowledge categories."""
     if category in allowed:
         return
-    raise OutOfScope(
+    raise _refused(
         f"This {principal.kind} may search only its agents' knowledge categories, not '{category}'.",
         category=category,
         allowed_categories=sorted(allowed),
     )
+
+
+def _refused(detail: str, **named: object) -> OutOfScope:
+    AUTH_FAILURES.labels("forbidden").inc()  # counted as a role's refusal is
+    return OutOfScope(detail, **named)
 
 
 def stored_values(fields: Mapping[str, Any], columns: Collection[str]) -> dict[str, Any]:
