@@ -2,18 +2,28 @@
 
 The app's clock is set a little before a UTC midnight that ends a month, so that the reset each 429
 names can be checked to the second, and moved past it to see the key admitted again (the counters
-then expire in seconds, leaving nothing behind in the shared Redis).
+then expire in seconds, leaving nothing behind in the shared Redis). Two servers of their own (uvicorn,
+real connections, a committed key) show that the count is one for both and never overshoots.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from httpx import AsyncClient
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from purpose_agent.auth.keys import create_key
+from purpose_agent.auth.models import ApiKey, KeyUsageDay
+from purpose_agent.auth.principal import Role
 from purpose_agent.personas.models import Persona
+from purpose_agent.settings import Settings
 from tests.app_context import swap_context
 from tests.auth.limits import (
     ANSWER_COST,
@@ -27,6 +37,7 @@ from tests.auth.limits import (
     settings,
 )
 from tests.conftest import LogCapture, Start, api_client
+from tests.live_server import LiveServer
 from tests.mcp.conftest import mcp_client, structured
 from tests.ports import free_port
 
@@ -105,18 +116,39 @@ async def test_a_monthly_cost_quota_counts_every_surface_and_resets_with_the_mon
         assert (await ask(key)).status_code == 200, "a new month"
 
 
-async def test_two_instances_on_one_redis_share_a_keys_quota(
-    start: Start, admin_key: str, agents: list[Persona]
-) -> None:
-    async with start() as first, start() as second:
-        async with api_client(first, admin_key) as admin:
-            _, secret = await make_key(admin, requests_per_day=4)
-        async with api_client(first, secret) as one, api_client(second, secret) as other:
-            for replica in (one, other, one, other):
-                assert (await replica.get("/api/agents")).status_code == 200
-            for replica in (one, other):
-                problem = refused(await replica.get("/api/agents"), 429, "quota-exceeded")
-                assert (problem["limit"], problem["used"]) == (4, 4)
+@pytest.fixture
+async def committed_key(engine: AsyncEngine) -> AsyncIterator[str]:
+    """A key with a quota of 8 requests a day, committed (two servers of their own read it); deleted
+    afterwards with its usage."""
+    sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+    async with sessionmaker() as session, session.begin():
+        issued = await create_key(
+            session, name="shared quota", role=Role.user, limits={"requests_per_day": 8}
+        )
+    try:
+        yield issued.secret
+    finally:
+        async with sessionmaker() as session, session.begin():
+            await session.execute(delete(KeyUsageDay).where(KeyUsageDay.key_id == issued.id))
+            await session.execute(delete(ApiKey).where(ApiKey.id == issued.id))
+
+
+async def test_two_instances_on_one_redis_share_a_keys_quota(settings: Settings, committed_key: str) -> None:
+    servers = [LiveServer(settings.changed(rate_limit_enabled=False)).start() for _ in range(2)]
+    try:
+        async with (
+            httpx.AsyncClient(base_url=servers[0].base_url, headers={"X-API-Key": committed_key}) as one,
+            httpx.AsyncClient(base_url=servers[1].base_url, headers={"X-API-Key": committed_key}) as other,
+        ):
+            # Twelve at once, six on each: exactly the quota's eight pass, whichever server they reach.
+            responses = await asyncio.gather(*(client.get("/api/agents") for client in [one, other] * 6))
+            assert sorted(response.status_code for response in responses) == [200] * 8 + [429] * 4
+            for client in (one, other):
+                problem = refused(await client.get("/api/agents"), 429, "quota-exceeded")
+                assert (problem["limit"], problem["used"]) == (8, 8)
+    finally:
+        for server in servers:
+            server.stop()
 
 
 async def test_with_redis_down_each_instance_keeps_the_quota_in_memory(
