@@ -110,5 +110,8 @@ async def test_a_bad_period_is_a_422_and_an_unknown_key_a_404(client: AsyncClien
     for bad in ("2031-13-01", "yesterday", "2031-02-30"):
         problem = refused(await client.get(usage, params={"start": bad}), 422, "validation-error")
         assert problem["errors"][0]["field"] == "query.start"
+    at_the_edges = await client.get(usage, params={"end": "0001-01-05"})
+    assert (at_the_edges.status_code, at_the_edges.json()["start"]) == (200, "0001-01-01")
+    assert (await client.get(usage, params={"start": "9999-12-31"})).status_code == 422
     refused(await client.get(f"/api/keys/{uuid.uuid4()}/usage"), 404, "key-not-found")
     refused(await client.get("/api/keys/not-a-key/usage"), 422, "validation-error")

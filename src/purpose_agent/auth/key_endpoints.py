@@ -127,7 +127,8 @@ async def key_usage(
     """The key's requests, tokens and estimated cost on each day of the period (at most 366 days), and
     each of its quotas now: what it used in the current period, and when that period resets."""
     last = end or utc_day(now)
-    first = start or last - timedelta(days=DEFAULT_DAYS - 1)
+    # The first day there is, for an `end` in year 1: no 500 for a date the calendar cannot go before.
+    first = start or date.fromordinal(max(1, last.toordinal() - (DEFAULT_DAYS - 1)))
     if first > last:
         raise InvalidPeriod(f"The period starts ({first}) after it ends ({last}).")
     if (last - first).days >= MAX_DAYS:

@@ -66,7 +66,7 @@ TokensQuota = Annotated[
 CostQuota = Annotated[
     float,
     Field(
-        gt=0,
+        ge=0.000001,  # a micro-dollar: counted in nano-dollars, a far smaller one would round to 0
         le=1_000_000_000,
         allow_inf_nan=False,
         description="Estimated cost of its answers in US dollars per UTC calendar month (LLM_PRICES).",
