@@ -88,7 +88,7 @@ class KeyMeter:
                     quota=use.quota,
                     limit=use.limit,
                     used=use.used,
-                    remaining=None if use.limit is None else max(0, use.limit - use.used),
+                    remaining=None if use.limit is None else round(max(0, use.limit - use.used), 9),
                     reset=use.reset,
                 )
                 for use in await self.ledger.uses(key_id, quotas, now)
