@@ -349,6 +349,26 @@ def test_keys_are_created_for_a_role_shown_once_and_revoked(service: Service) ->
     assert service.run("keys", "revoke", row[2]).returncode == 2, "an already revoked key is no live key"
     assert service.run("keys", "create", "--role", "root").returncode == 2
 
+    limited = service.run(
+        "keys", "create", "--name", "widget", "--operation", "search", "--operation", "chat",
+        "--requests-per-day", "100", "--tokens-per-day", "5000", "--cost-per-month-usd", "2.5",
+    )  # fmt: skip
+    assert limited.returncode == 0, limited.stderr
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
+        limits = conn.execute(
+            "SELECT agents, operations, requests_per_day, tokens_per_day, cost_per_month_usd"
+            " FROM api_keys WHERE name = 'widget'"
+        ).fetchone()
+    assert limits == (None, ["chat", "search"], 100, 5000, 2.5)
+    unknown = service.run("keys", "create", "--agent", "no-such-agent")
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        2,
+        "error: There is no agent 'no-such-agent'; GET /api/agents lists them.",
+    )
+    negative = service.run("keys", "create", "--requests-per-day", "-1")
+    assert negative.returncode == 2
+    assert negative.stderr.startswith("error: requests_per_day: Input should be greater than or equal to 1")
+
 
 def test_users_are_created_with_a_password_from_stdin_and_can_sign_in(service: Service) -> None:
     assert service.run("db", "start").returncode == 0

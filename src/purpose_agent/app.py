@@ -16,6 +16,8 @@ from purpose_agent import __version__
 from purpose_agent.audit.endpoints import audit_router
 from purpose_agent.auth.dependencies import require_role
 from purpose_agent.auth.endpoints import router as auth_router
+from purpose_agent.auth.errors import Forbidden, QuotaExceeded, Unauthenticated
+from purpose_agent.auth.key_endpoints import router as key_router
 from purpose_agent.auth.principal import Role
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
@@ -31,6 +33,7 @@ from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
 from purpose_agent.kit.http_metrics import HttpMetrics
 from purpose_agent.kit.metrics import publish_build_info
+from purpose_agent.kit.problems import problem_responses
 from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
@@ -87,14 +90,19 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         knowledge_router,
         jobs_router,
         auth_router,
+        key_router,
         audit_router(Depends(require_role(Role.admin))),
         personas_router,
         chat_router,
         openai_router,
         mcp_router,
     ]
+    # What any route that authenticates may answer besides its own problems (auth's sign-in and user
+    # routes declare theirs).
+    authenticated = problem_responses(Unauthenticated, Forbidden, QuotaExceeded)
     for router in routers:
-        app.include_router(router)
+        public = router in (health_router, scrape_router, auth_router)
+        app.include_router(router, responses=None if public else authenticated)
     # Innermost: a client that leaves stops its chat's model call (streams stop by themselves).
     app.add_middleware(CancelOnDisconnectMiddleware, paths=CANCELLABLE_PATHS)
     # Inside CORS and the security headers, so that a 429 carries them (browsers can read its

@@ -21,6 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from purpose_agent import __version__
 from purpose_agent.audit.tasks import audit_retention_blueprint
 from purpose_agent.auth.authenticator import Authenticator
+from purpose_agent.auth.daily_usage import DailyUsageRecorder
+from purpose_agent.auth.metering import KeyMeter
+from purpose_agent.auth.quotas import QuotaLedger
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenPolicy, TokenService
 from purpose_agent.chat.tasks import session_cleanup_blueprint
@@ -315,6 +318,17 @@ def login_throttle(settings: Settings, redis: Redis | None) -> LoginThrottle:
         timeout=settings.redis.timeout_seconds,
         retry_after=settings.rate_limits.redis_retry_seconds,
     )
+
+
+def key_meter(
+    settings: Settings, redis: Redis | None, sessionmaker: async_sessionmaker[AsyncSession]
+) -> KeyMeter:
+    """The keys' quotas on the app's Redis (in memory without one, or while it fails), and their usage
+    per day in PostgreSQL."""
+    ledger = QuotaLedger(
+        redis, timeout=settings.redis.timeout_seconds, retry_after=settings.rate_limits.redis_retry_seconds
+    )
+    return KeyMeter(ledger, DailyUsageRecorder(sessionmaker))
 
 
 def change_handlers(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.dependencies import AuthContext
 from purpose_agent.auth.key_use import KeyUseRecorder
+from purpose_agent.auth.metering import KeyMeter
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenService
 from purpose_agent.chat.endpoints import ChatContext
@@ -33,6 +34,7 @@ from purpose_agent.composition import (
     build_router,
     change_handlers,
     embedder_from,
+    key_meter,
     login_throttle,
     metrics_access,
     rate_limiter_from,
@@ -59,6 +61,7 @@ from purpose_agent.mcp.stdio import StdioContext
 from purpose_agent.mcp.tools import build_server, http_session_manager, transport_security
 from purpose_agent.personas.endpoints import PersonasContext
 from purpose_agent.personas.profile import ProfileCache
+from purpose_agent.personas.queries import AgentDirectory
 from purpose_agent.settings import Settings
 
 log = structlog.get_logger("purpose_agent.app")
@@ -78,6 +81,8 @@ class AppContext:
     tokens: TokenService
     authenticator: Authenticator
     login_throttle: LoginThrottle
+    meter: KeyMeter
+    agents: AgentDirectory
     rate_limiter: RateLimiter
     profiles: ProfileCache
     embedder: Embedder
@@ -148,6 +153,7 @@ async def open_context(
     key_uses = KeyUseRecorder(sessionmaker)
     key_uses.start()
     authenticator = Authenticator(tokens, key_uses, settings.security.auth_cache_seconds)
+    meter = key_meter(settings, redis, sessionmaker)
     profiles = ProfileCache(settings.chat.persona_cache_seconds)
     changes = ChangeListener(
         settings.database.sqlalchemy_url(),
@@ -171,6 +177,8 @@ async def open_context(
         tokens=tokens,
         authenticator=authenticator,
         login_throttle=login_throttle(settings, redis),
+        meter=meter,
+        agents=AgentDirectory(),
         rate_limiter=rate_limiter,
         profiles=profiles,
         embedder=embedder,
@@ -184,6 +192,7 @@ async def open_context(
             profiles=profiles,
             extractive_fallback=settings.llm.extractive_fallback,
             local_answers=settings.llm.local_answers,
+            meter=meter,
         ),
         conversations=PersonaConversations(),
         inspection=inspection,
@@ -213,6 +222,7 @@ async def open_context(
         inspection.shutdown()
         await recorder.aclose()
         await key_uses.aclose()
+        await meter.aclose()
         await router.aclose()
         await embedder.aclose()
         await rate_limiter.aclose()

@@ -130,7 +130,7 @@ async def answer_stream(
                 return
         model.end()
     assert reply is not None
-    result = service.result(prepared, reply)
+    result = await service.answered(deps, prepared, reply)
     if store is not None:
         try:
             await store(result)
