@@ -26,6 +26,7 @@ from purpose_agent.health.endpoints import router as health_router
 from purpose_agent.health.scrape import router as scrape_router
 from purpose_agent.kit.app_context import install_context, installed_context
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
+from purpose_agent.kit.console import install_console
 from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
@@ -81,6 +82,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     install_problem_handlers(app)
     install_database_problem_handlers(app)
     install_offline_docs(app, title=TITLE)
+    install_console(app)
     routers = [
         health_router,
         scrape_router,
