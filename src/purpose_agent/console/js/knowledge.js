@@ -101,7 +101,7 @@ export const knowledgePage = {
     const categoryProblem = h("div", { class: "problem-slot" });
     const categoryForm = h(
       "form",
-      { class: "inline-form", novalidate: true, "aria-label": "New category" },
+      { class: "inline-form", novalidate: true, "aria-label": "Create a category" },
       field({ label: "New category", name: "name", hint: "Lowercase letters, digits and dashes." }),
       field({ label: "Description", name: "description" }),
       h("button", { type: "submit" }, "Create category"),
@@ -118,7 +118,7 @@ export const knowledgePage = {
     async function loadCategories() {
       await fill(categoriesSlot, async () => (categories = await api.get("/api/knowledge/categories")), () =>
         table({
-          caption: "Categories",
+          caption: "Category list",
           empty: "No category yet: create one to upload documents into.",
           rows: categories,
           columns: [
@@ -224,7 +224,7 @@ export const knowledgePage = {
       const query = { category: filters.category, status: filters.status, limit: PAGE_SIZE, offset: filters.offset };
       await fill(documentsSlot, () => api.get("/api/knowledge/documents", query), (page) => [
         table({
-          caption: "Documents",
+          caption: "Document list",
           empty: "No document matches.",
           rows: page.items,
           columns: [

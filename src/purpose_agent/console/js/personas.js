@@ -198,7 +198,7 @@ export const personasPage = {
       replace(
         listSlot,
         table({
-          caption: "Personas",
+          caption: "Persona list",
           empty: "No persona yet.",
           rows: personas,
           columns: [
