@@ -10,7 +10,6 @@ request a page makes is recorded: a test fails if one went anywhere but the serv
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,23 +18,11 @@ import pytest
 from httpx import URL
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
 
+from tests.chromium import CHROMIUM, HEADLESS_ARGS
 from tests.llm.fake_upstream import FakeUpstream
 from tests.llm.fakes import reset
 from tests.test_cli import Service, printed_admin_key
 
-CHROMIUM = shutil.which("chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    # Only our own server is reachable: any other host would fail to resolve.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
 REDIS_DATABASE = 11
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 
@@ -88,7 +75,7 @@ def playwright() -> Iterator[Playwright]:
 @pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     assert CHROMIUM is not None
-    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=HEADLESS_ARGS)
     yield browser
     browser.close()
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import httpx
 import pytest
-from fpdf import FPDF
 from playwright.sync_api import Page, expect
 
 from tests.console.conftest import (
@@ -20,6 +19,7 @@ from tests.console.conftest import (
     serious_accessibility_violations,
     sign_in_with_key,
 )
+from tests.knowledge.test_parsing import create_pdf
 from tests.llm.fake_upstream import FakeUpstream
 
 CATEGORY = "manuals"
@@ -39,16 +39,7 @@ ELF = b"\x7fELF\x02\x01\x01" + bytes(120)
 
 
 def kettle_pdf() -> bytes:
-    pdf = FPDF()
-    pdf.set_title("Kettle manual")
-    for title, body in PAGES:
-        pdf.add_page()
-        pdf.start_section(title)
-        pdf.set_font("Helvetica", "B", 16)
-        pdf.cell(text=title, new_x="LMARGIN", new_y="NEXT")
-        pdf.set_font("Helvetica", size=12)
-        pdf.multi_cell(0, 8, body)
-    return bytes(pdf.output())
+    return create_pdf(PAGES)
 
 
 def api(console: Console, method: str, path: str, key: str | None = None, **kwargs: Any) -> httpx.Response:
