@@ -16,6 +16,7 @@ from purpose_agent import __version__
 from purpose_agent.audit.endpoints import audit_router
 from purpose_agent.auth.dependencies import require_role
 from purpose_agent.auth.endpoints import router as auth_router
+from purpose_agent.auth.identity_endpoints import router as identity_router
 from purpose_agent.auth.principal import Role
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         knowledge_router,
         jobs_router,
         auth_router,
+        identity_router,
         audit_router(Depends(require_role(Role.admin))),
         personas_router,
         chat_router,

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from purpose_agent.audit import service as audit
 from purpose_agent.auth import keys, users
-from purpose_agent.auth.dependencies import AdminPrincipal, AuthContext, AuthContextDep, UserPrincipal
+from purpose_agent.auth.dependencies import AdminPrincipal, AuthContext, AuthContextDep
 from purpose_agent.auth.errors import (
     KeyNotFound,
     PasswordRejected,
@@ -26,7 +26,6 @@ from purpose_agent.auth.schemas import (
     KeyCreate,
     KeyCreated,
     KeyRead,
-    PrincipalRead,
     TokenRequest,
     TokenResponse,
     UserCreate,
@@ -90,12 +89,6 @@ async def _note_failure(
         )
     except Exception:
         log.exception("audit_not_written", action=action)
-
-
-@router.get("/api/auth/me")
-async def who_am_i(principal: UserPrincipal) -> PrincipalRead:
-    """The caller's identity and role, so that a client shows only what that role may use."""
-    return PrincipalRead(id=principal.id, name=principal.name, role=principal.role)
 
 
 @router.post("/api/keys", status_code=201)

@@ -27,14 +27,6 @@ class TokenResponse(BaseModel):
     expires_in: int
 
 
-class PrincipalRead(BaseModel):
-    """Who the presented credentials are: what a client (the console) needs to choose what to show."""
-
-    id: str
-    name: str
-    role: Role
-
-
 class KeyCreate(BaseModel):
     name: Name
     role: Role = Role.user
