@@ -14,7 +14,7 @@ the knowledge is ready, then, in Debian's chromium driven by Playwright:
   navigation's start to the `console-interactive` mark `js/main.js` sets once the sign-in form can be
   used; and from pressing "Sign in" to the chat page's agent list filled;
 - with `--screenshots DIR`: the sign-in page, a chat answer with its citation open, personas, knowledge,
-  search, keys, audit log and status at 1280x800, and chat at phone width (390x844).
+  search, keys, usage, audit log and status at 1280x800, and chat at phone width (390x844).
 
 Prints a table and writes JSON.
 """
@@ -116,6 +116,7 @@ def screenshots(browser: Browser, url: str, key: str, folder: Path) -> list[str]
         ("personas", "personas.png"),
         ("knowledge", "knowledge.png"),
         ("keys", "keys.png"),
+        ("usage", "usage.png"),
         ("audit", "audit.png"),
         ("status", "status.png"),
     ]:

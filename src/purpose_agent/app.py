@@ -42,6 +42,7 @@ from purpose_agent.knowledge.job_endpoints import router as jobs_router
 from purpose_agent.mcp.endpoints import router as mcp_router
 from purpose_agent.personas.endpoints import router as personas_router
 from purpose_agent.settings import AppEnv, Settings
+from purpose_agent.usage.endpoints import router as usage_router
 
 log = structlog.get_logger("purpose_agent.app")
 
@@ -93,6 +94,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         identity_router,
         audit_router(Depends(require_role(Role.admin))),
         personas_router,
+        usage_router,
         chat_router,
         openai_router,
         mcp_router,

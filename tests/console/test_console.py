@@ -5,7 +5,9 @@ with the API's validation messages, and what a user-role key and an expired sess
 from __future__ import annotations
 
 import base64
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,6 +36,16 @@ PAGES = [
         "Descale the kettle every 42 days with white vinegar. Hard water leaves limescale on the element.",
     ),
 ]
+# Every text the answer shows while it streams, in order (a test's script: the page's policy does not
+# apply to what the DevTools protocol evaluates).
+RECORD_ANSWER_TEXTS = """() => {
+    window.answerTexts = [];
+    new MutationObserver(() => {
+        const texts = document.querySelectorAll(".answer-text");
+        const text = texts.length ? texts[texts.length - 1].textContent : "";
+        if (text && text !== window.answerTexts.at(-1)) window.answerTexts.push(text);
+    }).observe(document.querySelector(".chat-log"), {subtree: true, childList: true, characterData: true});
+}"""
 XSS_NAME = "<img src=x onerror=alert(1)>"
 ELF = b"\x7fELF\x02\x01\x01" + bytes(120)
 
@@ -164,12 +176,14 @@ def test_a_question_streams_its_answer_cites_page_3_continues_and_stops(
     sign_in_with_key(page, console, console.admin_key)
     page.get_by_label("Agent").select_option(AGENT)
     page.get_by_label("Question").fill("How often should the kettle be descaled?")
+    page.evaluate(RECORD_ANSWER_TEXTS)
     page.get_by_role("button", name="Send").click()
 
     answer = page.locator(".exchange").last.locator(".answer-text")
-    expect(answer).to_have_text("The kettle needs descaling")  # mid-stream: part of the answer
     expect(page.get_by_role("button", name="Stop")).to_be_enabled()
     expect(answer).to_have_text("The kettle needs descaling every 42 days 1.")
+    seen = page.evaluate("() => window.answerTexts")
+    assert seen[:2] == ["The kettle", "The kettle needs descaling"], "shown piece by piece as it streams"
     meta = page.locator(".exchange").last.locator(".answer-meta")
     expect(meta).to_contain_text("model openai/gpt-4o")
     expect(meta).to_contain_text("tokens")
@@ -284,14 +298,71 @@ def test_every_page_is_accessible_and_fits_the_screen(page: Page, console: Conso
     expect(page.locator(".answer-meta")).to_contain_text("model")
     findings["Chat with an answer"] = serious_accessibility_violations(page)
     overflowing = {}
-    for title in ["Search", "Personas", "Knowledge", "Keys", "Users", "Audit log", "Status"]:
+    for title in ["Search", "Personas", "Knowledge", "Keys", "Users", "Usage", "Audit log", "Status"]:
         open_page(page, title)
         page.wait_for_load_state("networkidle")
         if title == "Personas":
             page.get_by_role("button", name="New persona").click()
+        if title == "Usage":  # the answers of this module, by the only provider
+            expect(page.get_by_role("list", name="Providers")).to_contain_text("openai")
         findings[title] = serious_accessibility_violations(page)
         scroll_width = page.evaluate("() => document.documentElement.scrollWidth")
         if scroll_width > width:
             overflowing[title] = scroll_width
     assert {name: found for name, found in findings.items() if found} == {}
     assert overflowing == {}, "the page itself never scrolls sideways (wide tables scroll in their region)"
+
+
+def test_personas_export_to_a_file_and_import_one_each_entry_reporting_its_own_outcome(
+    page: Page, console: Console, tmp_path: Path
+) -> None:
+    ensure_kettle_agent(console)
+    sign_in_with_key(page, console, console.admin_key)
+    open_page(page, "Personas")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export personas file").click()
+    exported = json.loads(Path(download.value.path()).read_text())["personas"]
+    kettle = next(persona for persona in exported if persona["id"] == AGENT)
+    assert "created_at" not in kettle
+
+    personas_file = tmp_path / "personas.json"
+    renamed = {**kettle, "name": "Kettle helper, imported"}
+    broken = {"id": "broken-import", "name": "Broken", "knowledge_category": CATEGORY, "top_k": 500}
+    personas_file.write_text(json.dumps({"personas": [renamed, broken]}))
+    with page.expect_file_chooser() as chooser:
+        page.get_by_role("button", name="Import personas file (JSON)").click()
+    chooser.value.set_files(personas_file)
+    report = page.locator(".card").filter(has_text="Imported personas.json")
+    expect(report.get_by_role("listitem").filter(has_text=AGENT)).to_contain_text("updated")
+    refused = report.get_by_role("listitem").filter(has_text="broken-import")
+    expect(refused).to_contain_text("refused")
+    expect(refused.get_by_role("alert")).to_contain_text("Validation failed")
+    assert api(console, "GET", f"/api/personas/{AGENT}").json()["name"] == "Kettle helper, imported"
+    assert api(console, "GET", "/api/personas/broken-import").status_code == 404
+
+
+def test_the_chat_and_its_citations_work_from_the_keyboard_alone(page: Page, console: Console) -> None:
+    ensure_kettle_agent(console)
+    page.goto(console.url)
+    expect(page.get_by_label("API key", exact=True)).to_be_focused()
+    page.keyboard.type(console.admin_key)
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", level=1, name="Chat")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Agent")).to_be_focused()
+    page.get_by_label("Agent").select_option(AGENT)  # a select takes arrow keys; the choice is the test's
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="New conversation")).to_be_focused()
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Question")).to_be_focused()
+    page.keyboard.type("How often should the kettle be descaled?")
+    page.keyboard.press("Enter")
+    mark = page.locator(".sources").get_by_role("button", name=f"Source 1: {PDF_NAME}, page 3")
+    mark.wait_for()
+    mark.focus()
+    page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Source 1")
+    expect(dialog).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+    expect(mark).to_be_focused()

@@ -150,11 +150,14 @@ export const chatPage = {
       sessionId = null;
       replace(log);
       conversation.textContent = "A new conversation.";
-      question.focus();
     }
 
-    fresh.addEventListener("click", newConversation);
-    agentSelect.addEventListener("change", newConversation); // a session belongs to one agent
+    fresh.addEventListener("click", () => {
+      newConversation();
+      question.focus();
+    });
+    // A session belongs to one agent. Focus stays on the picker: arrow keys change it at each step.
+    agentSelect.addEventListener("change", newConversation);
     stop.addEventListener("click", () => running?.abort());
     question.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey) {

@@ -12,10 +12,11 @@ import { personasPage } from "./personas.js";
 import { knowledgePage } from "./knowledge.js";
 import { keysPage } from "./keys.js";
 import { usersPage } from "./users.js";
+import { usagePage } from "./usage.js";
 import { auditPage } from "./audit.js";
 import { statusPage } from "./status.js";
 
-const PAGES = [chatPage, searchPage, personasPage, knowledgePage, keysPage, usersPage, auditPage, statusPage];
+const PAGES = [chatPage, searchPage, personasPage, knowledgePage, keysPage, usersPage, usagePage, auditPage, statusPage];
 const END_MESSAGES = {
   expired: "Your session has expired. Sign in again to go on.",
   refused: "The service no longer accepts your credentials (expired, revoked or disabled). Sign in again.",
