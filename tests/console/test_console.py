@@ -105,6 +105,7 @@ def test_an_admin_signs_in_drops_a_pdf_and_another_file_and_watches_each_to_its_
     watched: Watched, console: Console
 ) -> None:
     page = watched.page
+    assert f"console:   {console.url}" in console.service.output.read_text(), "`make run` says where it is"
     sign_in_with_key(page, console, console.admin_key)
     open_page(page, "Knowledge")
     page.get_by_label("New category").fill(CATEGORY)
