@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from httpx import URL
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
 
 from tests.chromium import CHROMIUM, HEADLESS_ARGS
@@ -23,7 +22,6 @@ from tests.llm.fake_upstream import FakeUpstream
 from tests.llm.fakes import reset
 from tests.test_cli import Service, printed_admin_key
 
-REDIS_DATABASE = 11
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
@@ -45,11 +43,7 @@ def console(
 ) -> Iterator[Console]:
     if CHROMIUM is None:
         pytest.skip("Debian's chromium is not installed")
-    # A Redis database of its own: failed sign-ins are counted per client address under a fixed key
-    # (not RATE_LIMIT_KEY_PREFIX), and other tests fail sign-ins from 127.0.0.1 too.
-    service = Service(
-        tmp_path_factory.mktemp("console"), str(URL(redis_url).copy_with(path=f"/{REDIS_DATABASE}"))
-    )
+    service = Service(tmp_path_factory.mktemp("console"), redis_url)
     service.env.update(
         LLM_CHAIN="openai",
         OPENAI_API_KEY="sk-test",

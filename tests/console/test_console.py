@@ -214,6 +214,10 @@ def test_a_question_streams_its_answer_cites_page_3_continues_and_stops(
     assert any("How often should the kettle be descaled?" in content for content in history), (
         "one conversation"
     )
+    open_page(page, "Search")
+    open_page(page, "Chat")
+    expect(page.locator(".exchange")).to_have_count(2)  # kept while visiting another page
+    expect(conversation).to_have_text(first)
 
     openai_fake.reply.first_chunk_delay = 30
     page.get_by_label("Question").fill("Why does the kettle need descaling?")
@@ -225,6 +229,17 @@ def test_a_question_streams_its_answer_cites_page_3_continues_and_stops(
     page.get_by_role("button", name="New conversation").click()
     expect(page.locator(".exchange")).to_have_count(0)
     expect(conversation).to_have_text("A new conversation.")
+
+    openai_fake.reply.first_chunk_delay = 0
+    page.get_by_label("Question").fill("How often should the kettle be descaled?")
+    page.keyboard.press("Enter")
+    expect(page.locator(".answer-meta")).to_contain_text("model")
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.get_by_role("alert")).to_have_text("You are signed out.")
+    page.get_by_label("API key", exact=True).fill(console.admin_key)  # in the same tab, no reload
+    page.get_by_role("button", name="Sign in with the key").click()
+    expect(page.get_by_role("heading", level=1, name="Chat")).to_be_visible()
+    expect(page.locator(".exchange")).to_have_count(0)  # nothing of it left for whoever signs in next
 
 
 def test_a_user_role_key_is_offered_no_admin_page_and_the_api_refuses_them_anyway(

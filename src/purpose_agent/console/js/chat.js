@@ -119,6 +119,10 @@ function exchangeView(question) {
   };
 }
 
+// The conversation on screen, kept while the person visits other pages; dropped at sign-out, so that
+// the next person to sign in in this tab never sees it.
+let kept = null; // {agentId, sessionId, state, nodes}
+
 export const chatPage = {
   path: "/chat",
   title: "Chat",
@@ -222,6 +226,19 @@ export const chatPage = {
     } catch (problem) {
       replace(pageProblem, problemBox(problem));
     }
-    return () => running?.abort();
+    if (kept && [...agentSelect.options].some((option) => option.value === kept.agentId)) {
+      agentSelect.value = kept.agentId;
+      sessionId = kept.sessionId;
+      conversation.textContent = kept.state;
+      log.append(...kept.nodes);
+    }
+    kept = null;
+    return () => {
+      running?.abort();
+      // Called at sign-out too, once the credentials are gone: then nothing is kept.
+      kept = api.signedIn()
+        ? { agentId: agentSelect.value, sessionId, state: conversation.textContent, nodes: [...log.childNodes] }
+        : null;
+    };
   },
 };

@@ -239,8 +239,14 @@ export const personasPage = {
     importInput.addEventListener("change", async () => {
       const [file] = importInput.files;
       if (!file) return;
-      const existing = new Set(personas.map((persona) => persona.id));
-      const results = await importFile(file, existing);
+      let results;
+      try {
+        // Which ids exist decides create or replace: asked now, not taken from the list on screen.
+        const existing = new Set((await api.get("/api/personas")).map((persona) => persona.id));
+        results = await importFile(file, existing);
+      } catch (problem) {
+        results = [{ id: file.name, outcome: "refused", problem }];
+      }
       importInput.value = "";
       replace(
         status,
@@ -272,7 +278,16 @@ export const personasPage = {
           {
             type: "button",
             class: "secondary",
-            onclick: () => download("personas.json", `${JSON.stringify({ personas: personas.map(asFileEntry) }, null, 2)}\n`),
+            // Read afresh: the file holds what the service has now, whatever this page shows.
+            onclick: (event) =>
+              busy(event.currentTarget, async () => {
+                try {
+                  const current = await api.get("/api/personas");
+                  download("personas.json", `${JSON.stringify({ personas: current.map(asFileEntry) }, null, 2)}\n`);
+                } catch (problem) {
+                  replace(status, problemBox(problem));
+                }
+              }),
           },
           "Export personas file",
         ),
