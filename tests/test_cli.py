@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pytest
 from purpose_agent import __version__
 from purpose_agent.jobs.queue import libpq_url
 from purpose_agent.kit.metrics_exposition import recorded_pids
+from tests.chromium import CHROMIUM, HEADLESS_ARGS
 from tests.metrics import Scrape, moved, scraped
 from tests.ports import free_port
 from tests.processes import wait_until_answers
@@ -247,23 +247,14 @@ def test_personal_data_in_requests_never_reaches_the_logs(service: Service) -> N
         assert canary not in output
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_api_docs_render_in_headless_chromium_without_network(service: Service, tmp_path: Path) -> None:
     service.start()
     result = subprocess.run(
         [
             "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS_ARGS,
             f"--user-data-dir={tmp_path / 'chromium'}",
-            # Only our own server is reachable: any other host would fail to resolve.
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--virtual-time-budget=15000",
             "--dump-dom",
             f"{service.base_url}/api/docs",

@@ -17,6 +17,7 @@ from purpose_agent.audit.endpoints import audit_router
 from purpose_agent.auth.dependencies import require_role
 from purpose_agent.auth.endpoints import router as auth_router
 from purpose_agent.auth.errors import Forbidden, QuotaExceeded, Unauthenticated
+from purpose_agent.auth.identity_endpoints import router as identity_router
 from purpose_agent.auth.key_endpoints import router as key_router
 from purpose_agent.auth.principal import Role
 from purpose_agent.chat.endpoints import router as chat_router
@@ -28,6 +29,7 @@ from purpose_agent.health.endpoints import router as health_router
 from purpose_agent.health.scrape import router as scrape_router
 from purpose_agent.kit.app_context import install_context, installed_context
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
+from purpose_agent.kit.console import install_console
 from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
@@ -43,6 +45,7 @@ from purpose_agent.knowledge.job_endpoints import router as jobs_router
 from purpose_agent.mcp.endpoints import router as mcp_router
 from purpose_agent.personas.endpoints import router as personas_router
 from purpose_agent.settings import AppEnv, Settings
+from purpose_agent.usage.endpoints import router as usage_router
 
 log = structlog.get_logger("purpose_agent.app")
 
@@ -84,6 +87,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     install_problem_handlers(app)
     install_database_problem_handlers(app)
     install_offline_docs(app, title=TITLE)
+    install_console(app)
     routers = [
         health_router,
         scrape_router,
@@ -91,8 +95,10 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
         jobs_router,
         auth_router,
         key_router,
+        identity_router,
         audit_router(Depends(require_role(Role.admin))),
         personas_router,
+        usage_router,
         chat_router,
         openai_router,
         mcp_router,

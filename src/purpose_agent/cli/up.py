@@ -48,6 +48,7 @@ def up() -> None:
         worker = subprocess.Popen([sys.executable, "-m", "purpose_agent", "worker"])
         base = f"http://{settings.server.host}:{settings.server.port}"
         typer.echo(f"Purpose-Agent {__version__} is starting at {base}")
+        typer.echo(f"  console:   {base}/  (sign in with the admin key)")
         typer.echo(f"  API docs:  {base}/api/docs")
         typer.echo(f"  health:    {base}/health  and  {base}/health/ready")
         typer.echo(f"  worker:    pid {worker.pid}")
