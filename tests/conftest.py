@@ -56,6 +56,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if item.path.relative_to(PROJECT_ROOT).as_posix() in SYSTEM_TESTS:
             item.add_marker(pytest.mark.system)
+
+
 TEST_DATABASE = "purpose_agent_test"
 RUN_ID = uuid.uuid4().hex
 
