@@ -24,6 +24,7 @@ from purpose_agent.auth.tokens import TokenPolicy, TokenService
 from purpose_agent.chat.tasks import session_cleanup_blueprint
 from purpose_agent.jobs.maintenance import maintenance_blueprint
 from purpose_agent.jobs.queue import job_app
+from purpose_agent.kit.backoff import BackoffPolicy
 from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.executor import BoundedExecutor
@@ -43,7 +44,6 @@ from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
 from purpose_agent.knowledge.tasks import IngestionJobPolicy, ingestion_blueprint
-from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import (
     BreakerPolicy,
     BreakerStore,
@@ -205,7 +205,9 @@ def worker_app(
             session_cleanup_blueprint(sessionmaker, system_clock, settings.chat.session_cleanup_batch),
             audit_retention_blueprint(sessionmaker, system_clock, settings.security.audit_retention_days),
         ]
-    return job_app(settings.database.sqlalchemy_url(), blueprints)
+    return job_app(
+        settings.database.sqlalchemy_url(), blueprints, pool_timeout=settings.database.pool_timeout_seconds
+    )
 
 
 def token_service(settings: Settings) -> TokenService:
