@@ -37,7 +37,7 @@ from tests.app_context import swap_context
 from tests.ports import free_port
 
 # The fake OpenAI and Anthropic servers, and a private redis-server, for every test that names them.
-pytest_plugins = ["tests.llm.fakes", "tests.redis_servers"]
+pytest_plugins = ["tests.llm.fakes", "tests.faulty_servers"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 TEST_DATABASE = "purpose_agent_test"

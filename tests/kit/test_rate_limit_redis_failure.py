@@ -11,9 +11,9 @@ import time
 
 from purpose_agent.kit.rate_limit import FailureMode
 from tests.conftest import LogCapture, Start, client_of
+from tests.faulty_servers import PrivateRedis, black_hole
 from tests.kit.conftest import CHEAP_ROUTE, assert_refused
 from tests.ports import free_port
-from tests.redis_servers import PrivateRedis, black_hole
 
 
 async def test_when_redis_fails_limits_hold_in_memory_and_readiness_shows_it_degraded(
@@ -46,7 +46,7 @@ async def test_a_redis_that_never_answers_costs_one_timeout_then_nothing(start: 
     async with (
         black_hole() as silent,
         start(
-            rate_limit_redis_url=silent,
+            rate_limit_redis_url=f"redis://{silent}/0",
             rate_limit_redis_timeout_seconds=0.2,
             rate_limit_redis_retry_seconds=60,
         ) as app,

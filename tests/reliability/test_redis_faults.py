@@ -16,9 +16,9 @@ from httpx import AsyncClient
 
 from purpose_agent.settings import ProviderSettings
 from tests.conftest import Start, client_of
+from tests.faulty_servers import PrivateRedis, black_hole
 from tests.llm.fake_upstream import FakeUpstream
 from tests.personas.factories import persona_body
-from tests.redis_servers import PrivateRedis, black_hole
 
 AGENT = "plain-helper"
 BREAKER_KEYS = "purpose-agent:breaker:openai:*"
@@ -104,7 +104,7 @@ async def test_a_redis_that_accepts_and_never_answers_costs_requests_one_bounded
     async with black_hole() as silent:
         settings = _chat_settings(
             openai_fake,
-            redis_url=silent,
+            redis_url=f"redis://{silent}/0",
             redis_timeout_seconds=0.3,
             rate_limit_redis_timeout_seconds=0.3,
             readiness_timeout_seconds=1,

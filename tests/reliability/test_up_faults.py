@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,9 +35,13 @@ class Up:
 
 
 @pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Up]:
-    """`up` with the sample personas, no sample knowledge and a category for uploads, its worker running."""
-    service = Service(tmp_path_factory.mktemp("up"), redis_url)
+def up(redis_url: str) -> Iterator[Up]:
+    """`up` with the sample personas, no sample knowledge and a category for uploads, its worker running.
+
+    Its folder is not below pytest's temporary root: another pytest session on the machine makes that
+    private again at its start, and the database's own user could then no longer reach its files."""
+    workdir = Path(tempfile.mkdtemp(prefix="purpose-agent-up-"))
+    service = Service(workdir, redis_url)
     service.env |= {
         "PERSONAS_FILE": str(SAMPLE_PERSONAS),
         "KNOWLEDGE_SEED_DIR": "none",
@@ -51,6 +57,7 @@ def up(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[Up]
             yield Up(service, client)
     finally:
         service.kill()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _worker_pid(service: Service) -> int:

@@ -1,6 +1,6 @@
-"""Redis servers that fail for the tests: a private redis-server that can be stopped and started again,
-and a "black hole" that accepts connections and never answers (a Redis that hangs, or a network that
-drops its packets)."""
+"""Servers that fail for the tests: a private redis-server that can be stopped and started again, and
+a "black hole" that accepts connections and never answers (a Redis or an HTTP service that hangs, or
+a network that drops its packets)."""
 
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 @asynccontextmanager
 async def black_hole() -> AsyncIterator[str]:
-    """The URL of a Redis that accepts connections on the test's event loop and never answers."""
+    """`127.0.0.1:PORT`, where a server on the test's event loop accepts connections and never answers."""
 
     async def accept_and_stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # until the client gives up and closes
@@ -75,7 +75,7 @@ async def black_hole() -> AsyncIterator[str]:
     silent = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
     port = silent.sockets[0].getsockname()[1]
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield f"127.0.0.1:{port}"
     finally:
         silent.close()
         await silent.wait_closed()
