@@ -64,12 +64,20 @@ class TokenClaims:
     issuer: str
 
 
+# A JWKS endpoint that hangs costs a token check this long (then a 401), not PyJWT's default 30 s.
+JWKS_TIMEOUT_SECONDS = 5.0
+
+
 class TokenService:
     """Issues and verifies tokens under one policy; the JWKS client (if any) caches its keys."""
 
     def __init__(self, policy: TokenPolicy) -> None:
         self.policy = policy
-        self._jwks = jwt.PyJWKClient(policy.jwks_url, cache_keys=True) if policy.jwks_url else None
+        self._jwks = (
+            jwt.PyJWKClient(policy.jwks_url, cache_keys=True, timeout=JWKS_TIMEOUT_SECONDS)
+            if policy.jwks_url
+            else None
+        )
 
     def issue(self, *, subject: str, role: str, name: str, now: datetime) -> IssuedToken:
         """A signed token for `subject`, valid from now for the policy's lifetime."""

@@ -21,6 +21,7 @@ from procrastinate.middleware import WorkerMiddleware
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purpose_agent.db.engine import DEAD_PEER_DETECTION
 from purpose_agent.jobs.worker_loop import ReconnectingConnector, WorkerOptions, run_until_stopped
 
 INGESTION_QUEUE = "ingestion"
@@ -69,7 +70,11 @@ def job_app(database_url: str, blueprints: Iterable[Blueprint] = (), *, pool_tim
     `pool_timeout`: how long a query waits for a connection; past it, while the database is down, the
     worker's run ends and `run_worker` starts another once the database answers."""
     connector = ReconnectingConnector(
-        conninfo=libpq_url(database_url), min_size=1, max_size=4, timeout=pool_timeout
+        conninfo=libpq_url(database_url),
+        min_size=1,
+        max_size=4,
+        timeout=pool_timeout,
+        kwargs=DEAD_PEER_DETECTION,
     )
     app = App(connector=connector)
     for blueprint in blueprints:
