@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from httpx import AsyncClient
@@ -23,6 +25,7 @@ from tests.personas.factories import persona_body
 AGENT = "plain-helper"
 BREAKER_KEYS = "purpose-agent:breaker:openai:*"
 ALL_OK = {"database": "ok", "redis": "ok", "rate_limiter": "ok"}
+REDIS_DEGRADED = {"database": "ok", "redis": "degraded", "rate_limiter": "degraded"}
 
 
 def _chat_settings(openai_fake: FakeUpstream, **changes: Any) -> dict[str, Any]:
@@ -39,10 +42,20 @@ def _chat_settings(openai_fake: FakeUpstream, **changes: Any) -> dict[str, Any]:
     return {"llm_chain": "openai", "llm_providers": {"openai": provider}, **changes}
 
 
-async def _with_agent(admin: AsyncClient) -> None:
-    body = persona_body(AGENT, retrieval=False, knowledge_category=None)
-    created = await admin.post("/api/personas", json=body)
-    assert created.status_code == 201, created.text
+@asynccontextmanager
+async def _serving(
+    start: Start, admin_key: str, user_key: str, **settings: Any
+) -> AsyncIterator[AsyncClient]:
+    """The app with these settings and an agent without retrieval; a client of the user's."""
+    async with (
+        start(**settings) as app,
+        client_of(app, key=admin_key) as admin,
+        client_of(app, key=user_key) as user,
+    ):
+        body = persona_body(AGENT, retrieval=False, knowledge_category=None)
+        created = await admin.post("/api/personas", json=body)
+        assert created.status_code == 201, created.text
+        yield user
 
 
 async def _ask(client: AsyncClient) -> int:
@@ -72,12 +85,7 @@ async def test_redis_stopped_mid_test_chat_answers_limits_hold_in_memory_and_all
         rate_limit_chat="3/minute",
         rate_limit_redis_retry_seconds=0.2,
     )
-    async with (
-        start(**settings) as app,
-        client_of(app, key=admin_key) as admin,
-        client_of(app, key=user_key) as user,
-    ):
-        await _with_agent(admin)
+    async with _serving(start, admin_key, user_key, **settings) as user:
         assert await _ask(user) == 200
         assert private_redis.keys(BREAKER_KEYS), "the breaker is kept in Redis"
         assert await _readiness(user) == (200, "ready", ALL_OK)
@@ -85,11 +93,7 @@ async def test_redis_stopped_mid_test_chat_answers_limits_hold_in_memory_and_all
         private_redis.stop()
         # Redis counted one chat; memory starts afresh and holds the limit of 3 on its own.
         assert [await _ask(user) for _ in range(4)] == [200, 200, 200, 429]
-        assert await _readiness(user) == (
-            200,
-            "degraded",
-            {"database": "ok", "redis": "degraded", "rate_limiter": "degraded"},
-        )
+        assert await _readiness(user) == (200, "degraded", REDIS_DEGRADED)
 
         private_redis.start()  # empty: what was counted in Redis before is gone
         await asyncio.sleep(0.3)  # past RATE_LIMIT_REDIS_RETRY_SECONDS, which the breakers wait too
@@ -109,12 +113,7 @@ async def test_a_redis_that_accepts_and_never_answers_costs_requests_one_bounded
             rate_limit_redis_timeout_seconds=0.3,
             readiness_timeout_seconds=1,
         )
-        async with (
-            start(**settings) as app,
-            client_of(app, key=admin_key) as admin,
-            client_of(app, key=user_key) as user,
-        ):
-            await _with_agent(admin)
+        async with _serving(start, admin_key, user_key, **settings) as user:
 
             async def timed_chat() -> tuple[int, float]:
                 started = time.perf_counter()
@@ -128,9 +127,5 @@ async def test_a_redis_that_accepts_and_never_answers_costs_requests_one_bounded
             assert sum(seconds) < 2.5, "once Redis failed, the next requests do not wait for it again"
 
             started = time.perf_counter()
-            assert await _readiness(user) == (
-                200,
-                "degraded",
-                {"database": "ok", "redis": "degraded", "rate_limiter": "degraded"},
-            )
+            assert await _readiness(user) == (200, "degraded", REDIS_DEGRADED)
             assert time.perf_counter() - started < 1.5
