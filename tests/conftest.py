@@ -36,8 +36,8 @@ from purpose_agent.settings import ProviderSettings, Settings
 from tests.app_context import swap_context
 from tests.ports import free_port
 
-# The fake OpenAI and Anthropic servers, for every test that names them.
-pytest_plugins = ["tests.llm.fakes"]
+# The fake OpenAI and Anthropic servers, and a private redis-server, for every test that names them.
+pytest_plugins = ["tests.llm.fakes", "tests.faulty_servers"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 

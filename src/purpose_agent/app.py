@@ -41,6 +41,7 @@ from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
 from purpose_agent.kit.tracing_setup import trace_app
 from purpose_agent.knowledge.endpoints import router as knowledge_router
+from purpose_agent.knowledge.errors import install_embedder_problem_handler
 from purpose_agent.knowledge.job_endpoints import router as jobs_router
 from purpose_agent.mcp.endpoints import router as mcp_router
 from purpose_agent.personas.endpoints import router as personas_router
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     )
     install_problem_handlers(app)
     install_database_problem_handlers(app)
+    install_embedder_problem_handler(app)
     install_offline_docs(app, title=TITLE)
     install_console(app)
     routers = [

@@ -29,9 +29,11 @@ from purpose_agent.auth.tokens import TokenPolicy, TokenService
 from purpose_agent.chat.tasks import session_cleanup_blueprint
 from purpose_agent.jobs.maintenance import maintenance_blueprint
 from purpose_agent.jobs.queue import job_app
+from purpose_agent.kit.backoff import BackoffPolicy
 from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.isolation import ProcessRunner
 from purpose_agent.kit.log_shipping import LogSink
 from purpose_agent.kit.logging import configure_logging
 from purpose_agent.kit.metrics import API_FAMILIES, WORKER_FAMILIES
@@ -47,8 +49,8 @@ from purpose_agent.kit.tracing_setup import configure_tracing
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
+from purpose_agent.knowledge.parsing import PARSER_MODULES
 from purpose_agent.knowledge.tasks import IngestionJobPolicy, ingestion_blueprint
-from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import (
     BreakerPolicy,
     BreakerStore,
@@ -167,6 +169,7 @@ def embedder_from(settings: Settings, *, threads: int = WORKER_EMBEDDER_THREADS)
         dimension=settings.knowledge.embedder_dimension,
         max_tokens=settings.knowledge.embedder_max_tokens,
         threads=threads,
+        timeout=settings.knowledge.embedder_timeout_seconds,
     )
 
 
@@ -195,11 +198,12 @@ def worker_app(
                 timeout_seconds=settings.jobs.ingest_timeout_seconds,
                 retry_backoff_seconds=settings.jobs.ingest_retry_backoff_seconds,
             ),
-            # As many parses at once as jobs; a job past them (a parse that outlived its timeout
-            # still holds its thread) fails its attempt and is retried.
+            # Chunking: as many at once as jobs.
             BoundedExecutor(
-                "parse", workers=settings.jobs.worker_concurrency, max_queued=settings.jobs.worker_concurrency
+                "chunk", workers=settings.jobs.worker_concurrency, max_queued=settings.jobs.worker_concurrency
             ),
+            # Parsing: in a process of its own, killed with its job's timeout (a thread cannot be).
+            parse_processes(settings.jobs.worker_concurrency),
         )
     ]
     if maintenance:
@@ -211,7 +215,14 @@ def worker_app(
             session_cleanup_blueprint(sessionmaker, system_clock, settings.chat.session_cleanup_batch),
             audit_retention_blueprint(sessionmaker, system_clock, settings.security.audit_retention_days),
         ]
-    return job_app(settings.database.sqlalchemy_url(), blueprints)
+    return job_app(
+        settings.database.sqlalchemy_url(), blueprints, pool_timeout=settings.database.pool_timeout_seconds
+    )
+
+
+def parse_processes(concurrency: int) -> ProcessRunner:
+    """Document parsing in child processes, as many at once as jobs, the parsers imported once."""
+    return ProcessRunner("parse", processes=concurrency, max_queued=concurrency, preload=PARSER_MODULES)
 
 
 def secret_refresher(settings: Settings) -> SecretRefresher | None:

@@ -24,7 +24,7 @@ from purpose_agent.auth.principal import Role
 from purpose_agent.auth.users import create_user
 from purpose_agent.settings import Settings
 from tests.conftest import LogCapture, Start, client_of
-from tests.kit.test_rate_limit_redis_failure import PrivateRedis
+from tests.faulty_servers import PrivateRedis
 from tests.live_server import LiveServer
 
 PASSWORD = "a long enough pass phrase"

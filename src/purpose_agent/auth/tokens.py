@@ -79,6 +79,8 @@ class TokenClaims:
 
 
 KeysRefresh = Callable[[], Awaitable[None]]
+# A JWKS endpoint that hangs costs a token check this long (then a 401), not PyJWT's default 30 s.
+JWKS_TIMEOUT_SECONDS = 5.0
 
 
 class TokenService:
@@ -92,7 +94,11 @@ class TokenService:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.policy = policy
-        self._jwks = jwt.PyJWKClient(policy.jwks_url, cache_keys=True) if policy.jwks_url else None
+        self._jwks = (
+            jwt.PyJWKClient(policy.jwks_url, cache_keys=True, timeout=JWKS_TIMEOUT_SECONDS)
+            if policy.jwks_url
+            else None
+        )
         self._ring: KeyRing | None = None
         if policy.signing_key is not None or policy.verifying_key is not None:
             self._ring = KeyRing(

@@ -13,6 +13,9 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from purpose_agent.kit.error_handlers import retry_later
 
+# What a database that is down, restarting, unreachable or out of connections raises through SQLAlchemy.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+
 
 def install_database_problem_handlers(app: FastAPI) -> None:
     """Answer a busy or unreachable database with a 503 problem and Retry-After."""
