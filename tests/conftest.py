@@ -49,6 +49,7 @@ SYSTEM_TESTS = (
     "tests/console/test_console.py",
     "tests/test_prometheus.py",
     "tests/test_telemetry_processes.py",
+    "tests/reliability/test_up_faults.py",
 )
 
 
