@@ -37,7 +37,7 @@ from purpose_agent.chat.errors import AgentNotFound, NoModelAnswered
 from purpose_agent.chat.extractive import ExtractiveReason, extractive_answer
 from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
-from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
+from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation, Failover
 from purpose_agent.kit.timings import timed
 from purpose_agent.kit.tracing import traced
 from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
@@ -278,6 +278,7 @@ def result(prepared: Prepared, reply: Reply) -> ChatAnswer:
         grounded=answer.grounding.grounded,
         unsupported=list(answer.grounding.unsupported),
         extractive_reason=reply.quoted_because,
+        failovers=[Failover.of(attempt) for attempt in answer.attempts],
     )
     count_answer(prepared.persona.id, given)
     return given

@@ -61,6 +61,11 @@ function describeDone(done) {
   if (done.grounded === false) facts.push(`not grounded (${done.unsupported.length} unsupported)`);
   if (done.abstained) facts.push("abstained: the knowledge holds no answer");
   if (done.extractive_reason) facts.push(`quoted passages (${done.extractive_reason.replaceAll("_", " ")})`);
+  const failovers = done.failovers ?? [];
+  if (failovers.length > 0) {
+    const each = failovers.map((failover) => `${failover.provider} ${failover.reason.replaceAll("_", " ")}`);
+    facts.push(`${failovers.length} ${failovers.length === 1 ? "failover" : "failovers"} (${each.join(", ")})`);
+  }
   return facts.join(" · ");
 }
 
