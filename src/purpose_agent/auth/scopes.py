@@ -49,6 +49,19 @@ def check_operation(principal: Principal, operation: Operation) -> None:
     )
 
 
+def check_any_operation(principal: Principal, operations: Collection[Operation], doing: str) -> None:
+    """403 unless the principal's scope allows one of `operations`, each of which allows `doing`."""
+    allowed = principal.scope.operations
+    if allowed is None or any(operation in allowed for operation in operations):
+        return
+    needed = " or ".join(f"'{operation.value}'" for operation in operations)
+    listed = ", ".join(sorted(allowed)) or "none"
+    raise _refused(
+        f"This {principal.kind} may not {doing}: that needs the operation {needed}; it may use: {listed}.",
+        allowed_operations=sorted(allowed),
+    )
+
+
 def check_agent(principal: Principal, agent_id: str) -> None:
     """403 unless the principal's scope allows the agent (whether it exists or not: nothing is revealed)."""
     if principal.scope.allows_agent(agent_id):
@@ -66,6 +79,17 @@ def check_category(principal: Principal, category: str, allowed: Collection[str]
     raise _refused(
         f"This {principal.kind} may search only its agents' knowledge categories, not '{category}'.",
         category=category,
+        allowed_categories=sorted(allowed),
+    )
+
+
+def check_document_category(principal: Principal, category: str, allowed: Collection[str]) -> None:
+    """403 unless the document's `category` is one its agents answer from (the category is not named:
+    it lies beyond the scope)."""
+    if category in allowed:
+        return
+    raise _refused(
+        f"This {principal.kind} may read only the documents its agents answer from.",
         allowed_categories=sorted(allowed),
     )
 
