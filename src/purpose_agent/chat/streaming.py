@@ -95,6 +95,7 @@ async def answer_stream(
         events = deps.router.stream(
             prepared.request,
             request_id=request_id,
+            caller=prepared.caller,
             chain=chain or prepared.chain,  # empty: asked as before, to fail as before
             has_fallback=quotes,
             check=prepared.check(deps),
