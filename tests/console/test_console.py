@@ -259,6 +259,68 @@ def test_a_question_streams_its_answer_cites_page_3_opens_it_continues_and_stops
     expect(page.locator(".exchange")).to_have_count(0)  # nothing of it left for whoever signs in next
 
 
+def test_an_admin_scopes_a_key_with_quotas_reads_its_usage_and_the_usage_per_key_and_agent(
+    page: Page, console: Console
+) -> None:
+    ensure_kettle_agent(console)
+    sign_in_with_key(page, console, console.admin_key)
+    open_page(page, "Keys")
+    form = page.get_by_role("form", name="New key")
+    form.get_by_label("Name", exact=True).fill("kettle widget")
+    form.get_by_label("Agents").fill(f"{AGENT}, nobody-here")
+    operations = form.get_by_label("Operations")
+    operations.fill("chat, searching")
+    requests = form.get_by_label("Requests per day")
+    requests.fill("0")
+    form.get_by_label("Tokens per day").fill("100000")
+    form.get_by_role("button", name="Create key").click()
+    expect(form.locator('[data-field="operations"] .field-error')).to_contain_text(
+        "Input should be 'chat', 'search' or 'mcp'"
+    )
+    expect(requests).to_have_attribute("aria-invalid", "true")
+    expect(form.locator('[data-field="requests_per_day"] .field-error')).to_have_text(
+        "Input should be greater than or equal to 1"
+    )
+    operations.fill("chat, search")
+    requests.fill("1000")
+    form.get_by_role("button", name="Create key").click()
+    expect(form.locator('[data-field="agents"] .field-error')).to_contain_text(
+        "There is no agent 'nobody-here'"
+    )
+    form.get_by_label("Agents").fill(AGENT)
+    form.get_by_role("button", name="Create key").click()
+    secret = page.get_by_test_id("new-key").text_content()
+    assert secret
+    row = page.get_by_role("row").filter(has_text="kettle widget")
+    expect(row).to_contain_text(f"{AGENT}chat, searchrequests per day: 1,000; tokens per day: 100,000")
+
+    asked = {"agent_id": AGENT, "question": "How often should the kettle be descaled?"}
+    answer = api(console, "POST", "/api/chat", key=secret, json=asked).json()
+    tokens = answer["usage"]["prompt_tokens"] + answer["usage"]["completion_tokens"]
+    page.get_by_role("button", name="Edit kettle widget").click()
+    edit = page.get_by_role("form", name="Edit kettle widget")
+    expect(edit.get_by_label("Agents")).to_have_value(AGENT)
+    edit.get_by_label("Tokens per day").fill("")  # lifted
+    edit.get_by_label("Cost per month").fill("5")
+    edit.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Key kettle widget saved")).to_be_visible()
+    expect(row).to_contain_text("requests per day: 1,000; cost per month: $5.0000")
+
+    page.get_by_role("button", name="Usage of kettle widget").click()
+    quotas = page.get_by_role("dialog", name="Usage of kettle widget").get_by_role("list", name="Quotas now")
+    expect(quotas).to_contain_text("Requests per day 1 of 1,000 used (0%), 999 left until")
+    expect(quotas).to_contain_text(f"Tokens per day {tokens} used (no quota)")
+    expect(quotas.get_by_role("meter", name="Requests per day used")).to_have_attribute("value", "0.001")
+    page.keyboard.press("Escape")
+
+    open_page(page, "Usage")
+    page.get_by_label("Split by").select_option("key")
+    expect(page.get_by_role("list", name="Keys")).to_contain_text("kettle widget")
+    page.get_by_label("Split by").select_option("agent")
+    expect(page.get_by_role("list", name="Agents")).to_contain_text(AGENT)
+    expect(page.get_by_role("region", name="Usage per day and agent")).to_contain_text(AGENT)
+
+
 def test_a_user_role_key_is_offered_no_admin_page_and_the_api_refuses_them_anyway(
     page: Page, console: Console
 ) -> None:

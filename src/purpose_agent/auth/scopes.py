@@ -33,7 +33,10 @@ async def check_agents_exist(
     unknown = await directory.unknown_agents(session, agent_ids)
     if unknown:
         names = ", ".join(f"'{agent}'" for agent in unknown)
-        raise UnknownAgents(f"There is no agent {names}; GET /api/agents lists them.", unknown_agents=unknown)
+        detail = f"There is no agent {names}; GET /api/agents lists them."
+        # Named as a validation error names its field, so that a form shows it next to `agents`.
+        field = {"field": "body.agents", "message": detail, "type": "unknown_agents"}
+        raise UnknownAgents(detail, unknown_agents=unknown, errors=[field])
 
 
 def check_operation(principal: Principal, operation: Operation) -> None:
