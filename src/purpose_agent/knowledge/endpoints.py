@@ -206,8 +206,8 @@ async def document_file(
 ) -> Response:
     """The document's original file, for opening a citation at its page (`#page=N` for a PDF).
 
-    Admins read any document; anyone else only those an agent they may use answers from, with the
-    `chat` or `search` operation."""
+    Admins not limited to some agents read any document; anyone else, with the `chat` or `search`
+    operation, only those an agent they may use answers from."""
     document, data = await service.readable_document(session, context.agents, principal, document_id)
     return served_file(data, media_type=document.mime, filename=document.source_name)
 
