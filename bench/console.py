@@ -14,7 +14,8 @@ the knowledge is ready, then, in Debian's chromium driven by Playwright:
   navigation's start to the `console-interactive` mark `js/main.js` sets once the sign-in form can be
   used; and from pressing "Sign in" to the chat page's agent list filled;
 - with `--screenshots DIR`: the sign-in page, a chat answer with its citation open, personas, knowledge,
-  search, keys, usage, audit log and status at 1280x800, and chat at phone width (390x844).
+  search, keys (with a key limited to one agent, with quotas, that asked once) and that key's usage,
+  usage per agent, audit log and status at 1280x800, and chat at phone width (390x844).
 
 Prints a table and writes JSON.
 """
@@ -91,9 +92,32 @@ def sign_in(page: Page, url: str, key: str) -> None:
     page.get_by_role("navigation", name="Pages").wait_for()
 
 
+def sample_usage(url: str, key: str) -> None:
+    """A key limited to the support agent, with quotas, that has asked it a question; and questions to
+    two other agents with the admin key, so that usage has agents and keys to split by."""
+    limits = {
+        "agents": ["support-agent"],
+        "operations": ["chat"],
+        "requests_per_day": 1000,
+        "tokens_per_day": 200000,
+    }
+    created = httpx.post(
+        f"{url}api/keys", headers={"X-API-Key": key}, json={"name": "support widget", **limits}
+    )
+    created.raise_for_status()
+    for secret, agent, question in [
+        (created.json()["key"], "support-agent", "What does a 413 error mean?"),
+        (key, "technical-expert", "How does the failover between providers work?"),
+        (key, "general-assistant", "What is Purpose-Agent?"),
+    ]:
+        asked = {"agent_id": agent, "question": question}
+        httpx.post(f"{url}api/chat", headers={"X-API-Key": secret}, json=asked, timeout=60).raise_for_status()
+
+
 def screenshots(browser: Browser, url: str, key: str, folder: Path) -> list[str]:
     folder.mkdir(parents=True, exist_ok=True)
     taken = []
+    sample_usage(url, key)
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.goto(url)
@@ -122,9 +146,18 @@ def screenshots(browser: Browser, url: str, key: str, folder: Path) -> list[str]
     ]:
         page.evaluate(f"() => {{ window.location.hash = '#/{path}'; }}")
         page.wait_for_load_state("networkidle")
+        if path == "usage":
+            page.get_by_label("Split by").select_option("agent")
+            page.wait_for_load_state("networkidle")
         page.wait_for_timeout(300)
         page.screenshot(path=folder / name, full_page=path == "knowledge")
         taken.append(name)
+        if path == "keys":
+            page.get_by_role("button", name="Usage of support widget").click()
+            page.get_by_role("list", name="Quotas now").wait_for()
+            page.screenshot(path=folder / "key-usage.png")
+            taken.append("key-usage.png")
+            page.keyboard.press("Escape")
     page.evaluate("() => { window.location.hash = '#/search'; }")
     page.get_by_label("Query").fill("rate limit")
     page.get_by_role("button", name="Search").click()

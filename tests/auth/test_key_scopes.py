@@ -189,6 +189,9 @@ async def test_bad_scopes_and_quotas_are_422_problems_naming_the_field(
     )
     assert unknown["unknown_agents"] == ["nobody-here"]
     assert "There is no agent 'nobody-here'" in unknown["detail"]
+    assert [(error["field"], error["message"]) for error in unknown["errors"]] == [
+        ("body.agents", unknown["detail"])
+    ], "named as a validation error names its field"
     for field, value in (
         ("requests_per_day", -1),
         ("tokens_per_day", 0),

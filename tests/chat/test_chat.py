@@ -132,6 +132,10 @@ async def test_a_failing_provider_is_failed_over_and_the_answer_says_which_model
     user_client.headers["X-Request-ID"] = request_id
     body = await ask(user_client, WARRANTY)
     assert body["model_used"] == "anthropic/claude-test"
+    reported = cast(list[dict[str, object]], body["failovers"])
+    assert [(f["provider"], f["model"], f["reason"], f["status"]) for f in reported] == [
+        ("openai", "gpt-4o", "server_error", 500)
+    ], "the answer names the attempt that failed before it"
     assert len(anthropic_fake.requests) == 1
     await context(app).recorder.drain()  # records are written in batches, off the request
     async with async_sessionmaker(engine)() as session:

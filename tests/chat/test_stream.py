@@ -49,6 +49,7 @@ async def test_a_stream_sends_meta_tokens_and_done_and_is_remembered(
     text = "".join(data["text"] for name, data in events if name == "token")
     assert text == "The heating element is covered for five years [1]."
     assert done["model_used"] == "openai/gpt-4o"
+    assert done["failovers"] == [], "the first call answered"
     assert [c["index"] for c in done["citations"]] == [1]
     assert done["session_id"] == meta["session_id"]
 
@@ -56,14 +57,19 @@ async def test_a_stream_sends_meta_tokens_and_done_and_is_remembered(
     assert [m["content"] for m in history["messages"]] == [WARRANTY, text]
 
 
-async def test_a_provider_that_fails_before_its_first_token_is_replaced_invisibly(
+async def test_a_provider_that_fails_before_its_first_token_is_replaced_and_done_names_the_failover(
     user_client: AsyncClient, kettle: Persona, openai_fake: FakeUpstream, anthropic_fake: FakeUpstream
 ) -> None:
     openai_fake.set_fault(Fault(kind="status", status=500))
     events, _ = await stream(user_client, WARRANTY)
     assert [name for name, _ in events if name == "error"] == []
     assert events[-1] == ("done", events[-1][1])
-    assert events[-1][1]["model_used"] == "anthropic/claude-test"
+    done = events[-1][1]
+    assert done["model_used"] == "anthropic/claude-test"
+    assert [(f["provider"], f["reason"], f["status"]) for f in done["failovers"]] == [
+        ("openai", "server_error", 500)
+    ]
+    assert done["failovers"][0]["latency_ms"] > 0
     assert len(openai_fake.requests) == 1
 
 

@@ -10,9 +10,11 @@ request a page makes is recorded: a test fails if one went anywhere but the serv
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, ConsoleMessage, Page, Playwright, Request, sync_playwright
@@ -23,6 +25,14 @@ from tests.llm.fakes import reset
 from tests.test_cli import Service, printed_admin_key
 
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
+# Chromium's PDF viewer: an extension whose page shows a PDF inside the tab that opened it.
+PDF_VIEWER = "chrome-extension://mhjfbmdgcfjbbpaeojofohoefgiehjai/"
+# The page number the viewer's toolbar shows, and how many pages the PDF has.
+VIEWER_PAGE = """(() => {
+    const toolbar = document.querySelector('pdf-viewer')?.shadowRoot?.querySelector('viewer-toolbar');
+    const selector = toolbar?.shadowRoot?.querySelector('viewer-page-selector');
+    return selector && selector.docLength ? [selector.pageNo, selector.docLength] : null;
+})()"""
 
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 
@@ -139,3 +149,45 @@ def serious_accessibility_violations(page: Page) -> list[str]:
         for violation in results
         if violation["impact"] in {"serious", "critical"}
     ]
+
+
+def pdf_viewer_page(browser: Browser, tab: Page, expected: int, timeout_ms: int = 10_000) -> tuple[int, int]:
+    """(the page shown, the pages in all) of the PDF that `tab` shows in Chromium's viewer, from its
+    toolbar, once it shows page `expected` (or the last seen when it has not within the timeout).
+
+    The viewer is an extension page that Playwright does not list among the tab's frames: it is reached
+    through the browser's DevTools protocol (a target of its own) and asked until its toolbar is built;
+    it shows page 1 first, then moves to the URL's `#page=`. The tab only waits meanwhile
+    (`wait_for_timeout` lets the protocol's replies in).
+    """
+    cdp = browser.new_browser_cdp_session()
+    replies: list[dict[str, Any]] = []
+    cdp.on("Target.receivedMessageFromTarget", lambda event: replies.append(json.loads(event["message"])))
+    ask = {
+        "id": 1,
+        "method": "Runtime.evaluate",
+        "params": {"expression": VIEWER_PAGE, "returnByValue": True},
+    }
+    session = None
+    shown = None
+    try:
+        for _ in range(timeout_ms // 100):
+            if session is None:
+                targets = cdp.send("Target.getTargets")["targetInfos"]
+                viewer = next((t for t in targets if t["url"].startswith(PDF_VIEWER)), None)
+                if viewer is not None:
+                    session = cdp.send("Target.attachToTarget", {"targetId": viewer["targetId"]})["sessionId"]
+            if session is not None:
+                replies.clear()
+                cdp.send("Target.sendMessageToTarget", {"sessionId": session, "message": json.dumps(ask)})
+            tab.wait_for_timeout(100)
+            value = replies[0].get("result", {}).get("result", {}).get("value") if replies else None
+            if value:
+                shown = (int(value[0]), int(value[1]))
+                if shown[0] == expected:
+                    break
+    finally:
+        cdp.detach()
+    if shown is None:
+        raise AssertionError("the tab shows no PDF in Chromium's viewer")
+    return shown

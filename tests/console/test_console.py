@@ -12,17 +12,18 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.console.conftest import (
     Console,
     Watched,
     open_page,
+    pdf_viewer_page,
     serious_accessibility_violations,
     sign_in_with_key,
 )
 from tests.knowledge.test_parsing import create_pdf
-from tests.llm.fake_upstream import FakeUpstream
+from tests.llm.fake_upstream import FakeUpstream, Fault
 
 CATEGORY = "manuals"
 PDF_NAME = "kettle-manual.pdf"
@@ -59,8 +60,9 @@ def api(console: Console, method: str, path: str, key: str | None = None, **kwar
     return httpx.request(method, f"{console.service.base_url}{path}", headers=headers, timeout=30, **kwargs)
 
 
-def ensure_kettle_agent(console: Console) -> None:
-    """The category, the PDF (ready) and an agent on them, made through the API when missing."""
+def ensure_kettle_agent(console: Console) -> str:
+    """The category, the PDF (ready) and an agent on them, made through the API when missing; the
+    PDF's document id."""
     assert api(console, "POST", "/api/knowledge/categories", json={"name": CATEGORY}).status_code in {
         201,
         409,
@@ -81,6 +83,7 @@ def ensure_kettle_agent(console: Console) -> None:
         time.sleep(0.2)
     persona = {"id": AGENT, "name": "Kettle helper", "knowledge_category": CATEGORY}
     assert api(console, "POST", "/api/personas", json=persona).status_code in {201, 409}
+    return str(document)
 
 
 def drop_files(page: Page, selector: str, files: dict[str, bytes]) -> None:
@@ -168,10 +171,11 @@ def test_an_admin_creates_and_edits_a_persona_the_api_s_message_shown_by_the_fie
     )
 
 
-def test_a_question_streams_its_answer_cites_page_3_continues_and_stops(
-    page: Page, console: Console, openai_fake: FakeUpstream
+def test_a_question_streams_its_answer_cites_page_3_opens_it_continues_and_stops(
+    watched: Watched, console: Console, openai_fake: FakeUpstream, browser: Browser
 ) -> None:
-    ensure_kettle_agent(console)
+    page = watched.page
+    document = ensure_kettle_agent(console)
     openai_fake.reply.chunks = ["The kettle", " needs descaling", " every 42 days", " [1]."]
     openai_fake.reply.chunk_delay = 0.4
     sign_in_with_key(page, console, console.admin_key)
@@ -196,6 +200,17 @@ def test_a_question_streams_its_answer_cites_page_3_continues_and_stops(
     expect(dialog).to_contain_text(PDF_NAME)
     expect(dialog).to_contain_text("Descaling")  # its heading
     expect(dialog.locator("blockquote")).to_contain_text("every 42 days with white vinegar")
+    with page.context.expect_page() as opened:
+        dialog.get_by_role("button", name="Open page 3").click()
+    tab = opened.value
+    tab.wait_for_load_state()
+    # Fetched with the key in a header, then shown from memory: the key is in no URL.
+    assert tab.url.startswith(f"blob:{console.service.base_url}/")
+    assert tab.url.endswith("#page=3")
+    assert f"{console.service.base_url}/api/knowledge/documents/{document}/file" in watched.requests
+    assert tab.evaluate("() => document.contentType") == "application/pdf"
+    assert pdf_viewer_page(browser, tab, 3) == (3, 3), "Chromium's PDF viewer shows page 3 of 3"
+    tab.close()
     dialog.get_by_role("button", name="Close").click()
     expect(dialog).to_be_hidden()
 
@@ -231,15 +246,79 @@ def test_a_question_streams_its_answer_cites_page_3_continues_and_stops(
     expect(conversation).to_have_text("A new conversation.")
 
     openai_fake.reply.first_chunk_delay = 0
+    openai_fake.set_fault(Fault(kind="status", status=503, times=1))  # answered when retried
     page.get_by_label("Question").fill("How often should the kettle be descaled?")
     page.keyboard.press("Enter")
-    expect(page.locator(".answer-meta")).to_contain_text("model")
+    expect(page.locator(".answer-meta")).to_contain_text("model openai/gpt-4o")
+    expect(page.locator(".answer-meta")).to_contain_text("1 failover (openai server error)")
     page.get_by_role("button", name="Sign out").click()
     expect(page.get_by_role("alert")).to_have_text("You are signed out.")
     page.get_by_label("API key", exact=True).fill(console.admin_key)  # in the same tab, no reload
     page.get_by_role("button", name="Sign in with the key").click()
     expect(page.get_by_role("heading", level=1, name="Chat")).to_be_visible()
     expect(page.locator(".exchange")).to_have_count(0)  # nothing of it left for whoever signs in next
+
+
+def test_an_admin_scopes_a_key_with_quotas_reads_its_usage_and_the_usage_per_key_and_agent(
+    page: Page, console: Console
+) -> None:
+    ensure_kettle_agent(console)
+    sign_in_with_key(page, console, console.admin_key)
+    open_page(page, "Keys")
+    form = page.get_by_role("form", name="New key")
+    form.get_by_label("Name", exact=True).fill("kettle widget")
+    form.get_by_label("Agents").fill(f"{AGENT}, nobody-here")
+    operations = form.get_by_label("Operations")
+    operations.fill("chat, searching")
+    requests = form.get_by_label("Requests per day")
+    requests.fill("0")
+    form.get_by_label("Tokens per day").fill("100000")
+    form.get_by_role("button", name="Create key").click()
+    expect(form.locator('[data-field="operations"] .field-error')).to_contain_text(
+        "Input should be 'chat', 'search' or 'mcp'"
+    )
+    expect(requests).to_have_attribute("aria-invalid", "true")
+    expect(form.locator('[data-field="requests_per_day"] .field-error')).to_have_text(
+        "Input should be greater than or equal to 1"
+    )
+    operations.fill("chat, search")
+    requests.fill("1000")
+    form.get_by_role("button", name="Create key").click()
+    expect(form.locator('[data-field="agents"] .field-error')).to_contain_text(
+        "There is no agent 'nobody-here'"
+    )
+    form.get_by_label("Agents").fill(AGENT)
+    form.get_by_role("button", name="Create key").click()
+    secret = page.get_by_test_id("new-key").text_content()
+    assert secret
+    row = page.get_by_role("row").filter(has_text="kettle widget")
+    expect(row).to_contain_text(f"{AGENT}chat, searchrequests per day: 1,000; tokens per day: 100,000")
+
+    asked = {"agent_id": AGENT, "question": "How often should the kettle be descaled?"}
+    answer = api(console, "POST", "/api/chat", key=secret, json=asked).json()
+    tokens = answer["usage"]["prompt_tokens"] + answer["usage"]["completion_tokens"]
+    page.get_by_role("button", name="Edit kettle widget").click()
+    edit = page.get_by_role("form", name="Edit kettle widget")
+    expect(edit.get_by_label("Agents")).to_have_value(AGENT)
+    edit.get_by_label("Tokens per day").fill("")  # lifted
+    edit.get_by_label("Cost per month").fill("5")
+    edit.get_by_role("button", name="Save changes").click()
+    expect(page.get_by_text("Key kettle widget saved")).to_be_visible()
+    expect(row).to_contain_text("requests per day: 1,000; cost per month: $5.0000")
+
+    page.get_by_role("button", name="Usage of kettle widget").click()
+    quotas = page.get_by_role("dialog", name="Usage of kettle widget").get_by_role("list", name="Quotas now")
+    expect(quotas).to_contain_text("Requests per day 1 of 1,000 used (0%), 999 left until")
+    expect(quotas).to_contain_text(f"Tokens per day {tokens} used (no quota)")
+    expect(quotas.get_by_role("meter", name="Requests per day used")).to_have_attribute("value", "0.001")
+    page.keyboard.press("Escape")
+
+    open_page(page, "Usage")
+    page.get_by_label("Split by").select_option("key")
+    expect(page.get_by_role("list", name="Keys")).to_contain_text("kettle widget")
+    page.get_by_label("Split by").select_option("agent")
+    expect(page.get_by_role("list", name="Agents")).to_contain_text(AGENT)
+    expect(page.get_by_role("region", name="Usage per day and agent")).to_contain_text(AGENT)
 
 
 def test_a_user_role_key_is_offered_no_admin_page_and_the_api_refuses_them_anyway(

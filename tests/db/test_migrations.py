@@ -164,3 +164,30 @@ async def test_0010_leaves_existing_keys_and_users_unrestricted_and_downgrades(s
             assert await conn.scalar(text("SELECT name FROM api_keys")) == "old"
     finally:
         await engine.dispose()
+
+
+async def test_0011_leaves_earlier_usage_of_no_agent_or_key_and_downgrades(scratch_url: str) -> None:
+    upgrade(scratch_url, "0010")
+    engine = create_engine(scratch_url, pool_size=1, connect_timeout=5)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO llm_usage (request_id, model_used, prompt_tokens, completion_tokens,"
+                    " latency_ms, failed_attempts) VALUES ('before', 'openai/gpt-4o', 11, 5, 9.5, 0)"
+                )
+            )
+        upgrade(scratch_url)
+        async with engine.connect() as conn:
+            named = await conn.execute(text("SELECT request_id, agent_id, principal FROM llm_usage"))
+            assert list(named) == [("before", None, None)], "an unknown agent and key"
+
+        command.downgrade(alembic_config(scratch_url), "0010")
+        async with engine.connect() as conn:
+            columns = await conn.scalars(
+                text("SELECT column_name FROM information_schema.columns WHERE table_name = 'llm_usage'")
+            )
+            assert {"agent_id", "principal"}.isdisjoint(set(columns))
+            assert await conn.scalar(text("SELECT prompt_tokens FROM llm_usage")) == 11
+    finally:
+        await engine.dispose()

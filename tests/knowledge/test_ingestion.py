@@ -33,12 +33,14 @@ def manual_pdf() -> bytes:
     return bytes(pdf.output())
 
 
-async def stored_document(session: AsyncSession, data: bytes, mime: str, name: str) -> uuid.UUID:
-    if await session.get(Category, "manuals") is None:
-        session.add(Category(name="manuals", description="product manuals"))
+async def stored_document(
+    session: AsyncSession, data: bytes, mime: str, name: str, category: str = "manuals"
+) -> uuid.UUID:
+    if await session.get(Category, category) is None:
+        session.add(Category(name=category, description="product manuals" if category == "manuals" else ""))
     document = Document(
         id=uuid.uuid4(),
-        category="manuals",
+        category=category,
         source_name=name,
         sha256=hashlib.sha256(data).hexdigest(),
         mime=mime,

@@ -84,6 +84,9 @@ class OutOfScope(Forbidden):
 
 class UnknownAgentsProblem(Problem):
     unknown_agents: list[str] = Field(description="The agents named that do not exist.")
+    errors: list[dict[str, str]] = Field(
+        description='The field at fault, as a validation error names it: `{"field": "body.agents", ...}`.'
+    )
 
 
 class UnknownAgents(ProblemError):

@@ -33,7 +33,10 @@ async def check_agents_exist(
     unknown = await directory.unknown_agents(session, agent_ids)
     if unknown:
         names = ", ".join(f"'{agent}'" for agent in unknown)
-        raise UnknownAgents(f"There is no agent {names}; GET /api/agents lists them.", unknown_agents=unknown)
+        detail = f"There is no agent {names}; GET /api/agents lists them."
+        # Named as a validation error names its field, so that a form shows it next to `agents`.
+        field = {"field": "body.agents", "message": detail, "type": "unknown_agents"}
+        raise UnknownAgents(detail, unknown_agents=unknown, errors=[field])
 
 
 def check_operation(principal: Principal, operation: Operation) -> None:
@@ -45,6 +48,19 @@ def check_operation(principal: Principal, operation: Operation) -> None:
     raise _refused(
         f"This {principal.kind} may not use the operation '{operation.value}'; it may use: {listed}.",
         operation=operation.value,
+        allowed_operations=sorted(allowed),
+    )
+
+
+def check_any_operation(principal: Principal, operations: Collection[Operation], doing: str) -> None:
+    """403 unless the principal's scope allows one of `operations`, each of which allows `doing`."""
+    allowed = principal.scope.operations
+    if allowed is None or any(operation in allowed for operation in operations):
+        return
+    needed = " or ".join(f"'{operation.value}'" for operation in operations)
+    listed = ", ".join(sorted(allowed)) or "none"
+    raise _refused(
+        f"This {principal.kind} may not {doing}: that needs the operation {needed}; it may use: {listed}.",
         allowed_operations=sorted(allowed),
     )
 
@@ -66,6 +82,17 @@ def check_category(principal: Principal, category: str, allowed: Collection[str]
     raise _refused(
         f"This {principal.kind} may search only its agents' knowledge categories, not '{category}'.",
         category=category,
+        allowed_categories=sorted(allowed),
+    )
+
+
+def check_document_category(principal: Principal, category: str, allowed: Collection[str]) -> None:
+    """403 unless the document's `category` is one its agents answer from (the category is not named:
+    it lies beyond the scope)."""
+    if category in allowed:
+        return
+    raise _refused(
+        f"This {principal.kind} may read only the documents its agents answer from.",
         allowed_categories=sorted(allowed),
     )
 

@@ -3,6 +3,7 @@ its existence is not revealed."""
 
 from __future__ import annotations
 
+from purpose_agent.chat.schemas import Failover
 from purpose_agent.kit.problems import Conflict, NotFound, ServiceUnavailable
 from purpose_agent.llm.errors import Attempt, FailureReason
 
@@ -36,17 +37,7 @@ class NoModelAnswered(ServiceUnavailable):
 
     @classmethod
     def of(cls, attempts: list[Attempt]) -> NoModelAnswered:
-        listed = [
-            {
-                "provider": attempt.provider,
-                "model": attempt.model,
-                "reason": attempt.reason.value,
-                "detail": attempt.detail,
-                "status": attempt.status,
-                "latency_ms": attempt.latency_ms,
-            }
-            for attempt in attempts
-        ]
+        listed = [Failover.of(attempt).model_dump() for attempt in attempts]
         summary = (
             "; ".join(f"{a.provider}: {a.reason.value}" for a in attempts) or "no provider is configured"
         )

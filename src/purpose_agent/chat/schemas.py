@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field, StringConstraints
 
 from purpose_agent.chat.extractive import ExtractiveReason
 from purpose_agent.kit.text import MULTI_LINE
+from purpose_agent.llm.errors import Attempt
 from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
 AgentId = Annotated[str, StringConstraints(pattern=PERSONA_ID_PATTERN)]
@@ -38,6 +39,28 @@ class ChatUsage(BaseModel):
     completion_tokens: int
 
 
+class Failover(BaseModel):
+    """One failed attempt at a provider on the way to an answer (or to a 503 listing them)."""
+
+    provider: str
+    model: str
+    reason: str = Field(description="connect_error, timeout, rate_limited, server_error, circuit_open, ...")
+    detail: str
+    status: int | None = Field(description="The provider's HTTP status, when it answered one.")
+    latency_ms: float
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> Failover:
+        return cls(
+            provider=attempt.provider,
+            model=attempt.model,
+            reason=attempt.reason.value,
+            detail=attempt.detail,
+            status=attempt.status,
+            latency_ms=attempt.latency_ms,
+        )
+
+
 class ChatAnswer(BaseModel):
     answer: str
     citations: list[Citation]
@@ -61,6 +84,11 @@ class ChatAnswer(BaseModel):
         description='Why the answer quotes the passages (model_used "extractive"): "default" (no remote '
         'model configured), "models_failed", or "ungrounded" (the built-in model\'s answer was not '
         "supported by the passages).",
+    )
+    failovers: list[Failover] = Field(
+        default_factory=list,
+        description="The failed attempts before this answer, in order: a provider that failed and was "
+        "retried or left for the next one of the chain; empty when the first call answered.",
     )
 
 

@@ -37,13 +37,14 @@ from purpose_agent.chat.errors import AgentNotFound, NoModelAnswered
 from purpose_agent.chat.extractive import ExtractiveReason, extractive_answer
 from purpose_agent.chat.passages import Passage
 from purpose_agent.chat.prompt import Turn, build_messages, build_plain_messages
-from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation
+from purpose_agent.chat.schemas import ChatAnswer, ChatUsage, Citation, Failover
 from purpose_agent.kit.timings import timed
 from purpose_agent.kit.tracing import traced
 from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt
+from purpose_agent.llm.recorder import Caller
 from purpose_agent.llm.router import AnswerCheck, LLMRouter, RoutedAnswer
 from purpose_agent.llm.types import ChatRequest, Usage
 from purpose_agent.personas.profile import AgentProfile, ProfileCache
@@ -98,6 +99,11 @@ class Prepared:
     @property
     def abstains(self) -> bool:
         return self.request is None
+
+    @property
+    def caller(self) -> Caller:
+        """Whom its route's usage record names: the agent asked and the principal asking."""
+        return Caller(agent_id=self.persona.id, principal=self.principal.id)
 
     @property
     def chain(self) -> list[str] | None:
@@ -203,6 +209,7 @@ async def complete(deps: ChatDeps, prepared: Prepared, request_id: str) -> Reply
         answer = await deps.router.complete(
             prepared.request,
             request_id=request_id,
+            caller=prepared.caller,
             # Empty (nothing configured that may answer): asked as before, to fail as before.
             chain=chain or prepared.chain,
             has_fallback=quotes,
@@ -230,7 +237,7 @@ async def quote_passages(
     answer = await extractive_answer(
         prepared.question, prepared.passages, deps.embedder, reason, attempts, follows=prepared.follows
     )
-    deps.router.record_fallback(request_id, answer, started)
+    deps.router.record_fallback(request_id, answer, started, prepared.caller)
     return Reply(answer, reason)
 
 
@@ -278,6 +285,7 @@ def result(prepared: Prepared, reply: Reply) -> ChatAnswer:
         grounded=answer.grounding.grounded,
         unsupported=list(answer.grounding.unsupported),
         extractive_reason=reply.quoted_because,
+        failovers=[Failover.of(attempt) for attempt in answer.attempts],
     )
     count_answer(prepared.persona.id, given)
     return given

@@ -1,14 +1,15 @@
 """A streamed answer as typed items, and its Server-Sent Events for `POST /api/chat/stream`.
 
-Before the first token the router fails over invisibly, and heartbeats keep proxies from closing
-the connection; when every model fails before it, the quoted passages come as one piece (when chat
-quotes them); after it, a failure ends the stream with one `Failed` item holding a problem object,
-never a silent stop. The exchange is stored (by `store`) only once the answer is whole.
-Quotes given without asking a model come as one piece too. The built-in model's text is held back
-until its answer is checked (it may be replaced by quotes), with heartbeats meanwhile.
+Before the first token the router fails over without breaking the stream (the `done` event lists the
+failed attempts), and heartbeats keep proxies from closing the connection; when every model fails
+before it, the quoted passages come as one piece (when chat quotes them); after it, a failure ends
+the stream with one `Failed` item holding a problem object, never a silent stop. The exchange is
+stored (by `store`) only once the answer is whole. Quotes given without asking a model come as one
+piece too. The built-in model's text is held back until its answer is checked (it may be replaced by
+quotes), with heartbeats meanwhile.
 The REST events are `meta` (session id, every passage given to the model), `token`, then `done`
-(model used, usage, the passages the answer cites, whether it is grounded) or `error` (a problem
-object); the OpenAI-compatible endpoint encodes the same items as its chunks.
+(model used, usage, the passages the answer cites, whether it is grounded, the failed attempts before
+it) or `error` (a problem object); the OpenAI-compatible endpoint encodes the same items as its chunks.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ DONE_FIELDS = {
     "grounded",
     "unsupported",
     "extractive_reason",
+    "failovers",
 }
 
 
@@ -94,6 +96,7 @@ async def answer_stream(
         events = deps.router.stream(
             prepared.request,
             request_id=request_id,
+            caller=prepared.caller,
             chain=chain or prepared.chain,  # empty: asked as before, to fail as before
             has_fallback=quotes,
             check=prepared.check(deps),

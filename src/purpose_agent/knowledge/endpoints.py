@@ -9,13 +9,14 @@ from typing import Annotated, Protocol
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 
 from purpose_agent.audit import service as audit
-from purpose_agent.auth.dependencies import AdminPrincipal, SearchPrincipal
+from purpose_agent.auth.dependencies import AdminPrincipal, SearchPrincipal, UserPrincipal
 from purpose_agent.auth.errors import OutOfScope
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.executor import BoundedExecutor
 from purpose_agent.kit.pagination import Page, PageDep
 from purpose_agent.kit.problems import problem_responses
+from purpose_agent.kit.served_files import served_file
 from purpose_agent.knowledge import registration, repository, service
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.errors import (
@@ -187,6 +188,28 @@ async def reingest_document(
 async def get_document(document_id: uuid.UUID, session: SessionDep, _: AdminPrincipal) -> DocumentRead:
     """One document: status, last error, pages, chunks and progress."""
     return DocumentRead.model_validate(await service.get_document(session, document_id))
+
+
+@router.get(
+    "/documents/{document_id}/file",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "The file as it was uploaded, under its detected type, shown inline in a sandbox.",
+            "content": {"application/pdf": {}, "text/plain": {}, "application/octet-stream": {}},
+        },
+        **problem_responses(OutOfScope, DocumentNotFound),
+    },
+)
+async def document_file(
+    document_id: uuid.UUID, session: SessionDep, context: KnowledgeContextDep, principal: UserPrincipal
+) -> Response:
+    """The document's original file, for opening a citation at its page (`#page=N` for a PDF).
+
+    Admins not limited to some agents read any document; anyone else, with the `chat` or `search`
+    operation, only those an agent they may use answers from."""
+    document, data = await service.readable_document(session, context.agents, principal, document_id)
+    return served_file(data, media_type=document.mime, filename=document.source_name)
 
 
 @router.delete("/documents/{document_id}", status_code=204, responses=problem_responses(DocumentNotFound))

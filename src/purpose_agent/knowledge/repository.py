@@ -7,7 +7,7 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from purpose_agent.knowledge.models import Category, Document
+from purpose_agent.knowledge.models import Category, Document, DocumentContent
 
 
 async def list_categories(session: AsyncSession) -> list[tuple[Category, int]]:
@@ -43,6 +43,14 @@ async def list_documents(
 
 async def get_document(session: AsyncSession, document_id: uuid.UUID) -> Document | None:
     return await session.get(Document, document_id)
+
+
+async def document_data(session: AsyncSession, document_id: uuid.UUID) -> bytes | None:
+    """The document's bytes as they were uploaded."""
+    data: bytes | None = await session.scalar(
+        select(DocumentContent.data).where(DocumentContent.document_id == document_id)
+    )
+    return data
 
 
 async def documents_of_jobs(session: AsyncSession, job_ids: list[int]) -> list[Document]:

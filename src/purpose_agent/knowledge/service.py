@@ -8,8 +8,8 @@ from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from purpose_agent.auth.principal import Principal
-from purpose_agent.auth.scopes import check_category
+from purpose_agent.auth.principal import Operation, Principal, Role
+from purpose_agent.auth.scopes import check_any_operation, check_category, check_document_category
 from purpose_agent.knowledge import repository
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.errors import (
@@ -26,7 +26,13 @@ from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
 class AgentCategories(Protocol):
     """The categories agents answer from (personas, injected: knowledge does not read personas)."""
 
-    async def categories_of(self, session: AsyncSession, agent_ids: Collection[str]) -> frozenset[str]: ...
+    async def categories_of(self, session: AsyncSession, agent_ids: Collection[str] | None) -> frozenset[str]:
+        """The categories of these agents (None: of every agent)."""
+        ...
+
+
+# A document is read where its passages are: in answers' citations and in search results.
+READING_OPERATIONS = (Operation.chat, Operation.search)
 
 
 async def scoped_search(
@@ -116,3 +122,20 @@ async def delete_document(session: AsyncSession, document_id: uuid.UUID) -> None
     """Delete a document; its bytes and chunks go with it."""
     await session.delete(await get_document(session, document_id))
     await session.flush()
+
+
+async def readable_document(
+    session: AsyncSession, agents: AgentCategories, principal: Principal, document_id: uuid.UUID
+) -> tuple[Document, bytes]:
+    """The document and its bytes as uploaded, for a principal that may read it: an admin not limited
+    to some agents reads any; any other principal one that an agent it may use answers from (any
+    agent's when its scope names none). 404 when there is no such document, 403 outside the scope."""
+    check_any_operation(principal, READING_OPERATIONS, "read documents")
+    document = await get_document(session, document_id)
+    if not (principal.has(Role.admin) and principal.scope.agents is None):
+        allowed = await agents.categories_of(session, principal.scope.agents)
+        check_document_category(principal, document.category, allowed)
+    data = await repository.document_data(session, document_id)
+    if data is None:  # deleted since it was read
+        raise DocumentNotFound(f"There is no document with id {document_id}.")
+    return document, data

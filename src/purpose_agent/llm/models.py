@@ -46,3 +46,7 @@ class UsageRecord(Base):
     # were not; None when it was not checked (no answer, an abstention, a persona without retrieval).
     grounded: Mapped[bool | None] = mapped_column(Boolean)
     unsupported_sentences: Mapped[int | None] = mapped_column(Integer)
+    # The persona asked and the principal asking ("key:<uuid>", "user:<uuid>"), when the request came
+    # from chat; None for rows written before they were recorded (migration 0011).
+    agent_id: Mapped[str | None] = mapped_column(String(63))
+    principal: Mapped[str | None] = mapped_column(String(200))

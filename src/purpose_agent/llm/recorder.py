@@ -27,6 +27,18 @@ log = structlog.get_logger("purpose_agent.llm")
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Whom a routed request served: the agent (persona id) asked and the principal asking; None when
+    the caller has neither to name."""
+
+    agent_id: str | None = None
+    principal: str | None = None
+
+
+UNNAMED = Caller()
+
+
+@dataclass(frozen=True, slots=True)
 class RouteRecord:
     request_id: str
     attempts: tuple[Attempt, ...]
@@ -35,6 +47,7 @@ class RouteRecord:
     cost_usd: float | None
     latency_ms: float
     grounding: Grounding = field(default_factory=Grounding)
+    caller: Caller = UNNAMED
 
 
 class RouteRecorder(Protocol):
@@ -92,6 +105,8 @@ def usage_row(record: RouteRecord) -> dict[str, object]:
         "unsupported_sentences": (
             len(record.grounding.unsupported) if record.grounding.grounded is not None else None
         ),
+        "agent_id": record.caller.agent_id,
+        "principal": record.caller.principal,
     }
 
 

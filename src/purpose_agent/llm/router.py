@@ -36,7 +36,7 @@ from purpose_agent.llm.breaker import BreakerStore
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt, FailureReason, ProviderError
 from purpose_agent.llm.pricing import PriceTable
 from purpose_agent.llm.providers.base import Provider
-from purpose_agent.llm.recorder import RouteRecord, RouteRecorder
+from purpose_agent.llm.recorder import UNNAMED, Caller, RouteRecord, RouteRecorder
 from purpose_agent.llm.types import ChatRequest, Grounding, StreamEnd, StreamPart, TextDelta, Usage
 
 log = structlog.get_logger("purpose_agent.llm")
@@ -172,17 +172,19 @@ class LLMRouter:
         request: ChatRequest,
         *,
         request_id: str = "",
+        caller: Caller = UNNAMED,
         chain: Sequence[str] | None = None,
         has_fallback: bool = False,
         check: AnswerCheck | None = None,
     ) -> RoutedAnswer:
         """The first successful answer along the chain, or `AllProvidersFailed`.
 
+        `caller`: the agent and principal the route's record names.
         `has_fallback`: the caller answers by itself when every provider fails, and records that answer
         with `record_fallback`; the failure is then not recorded here, so the request has one route.
         `check`: run on the answer before its route is recorded; its finding is the answer's `grounding`.
         """
-        route = _Route(self, request, request_id, chain)
+        route = _Route(self, request, request_id, caller, chain)
         while (call := await route.next_call()) is not None:
             try:
                 async with asyncio.timeout(route.clock.remaining()):
@@ -206,6 +208,7 @@ class LLMRouter:
         request: ChatRequest,
         *,
         request_id: str = "",
+        caller: Caller = UNNAMED,
         chain: Sequence[str] | None = None,
         has_fallback: bool = False,
         check: AnswerCheck | None = None,
@@ -214,9 +217,9 @@ class LLMRouter:
 
         `has_fallback` as for `complete`: it concerns only the failure of every provider before any
         token (`StreamFailed` without a reason); a stream cut after its first token is always recorded.
-        `check` as for `complete`, on the whole answer before `Finished`.
+        `caller` and `check` as for `complete` (`check` on the whole answer before `Finished`).
         """
-        route = _Route(self, request, request_id, chain)
+        route = _Route(self, request, request_id, caller, chain)
         while (call := await route.next_call()) is not None:
             parts = call.provider.stream(request)
             texts: list[str] = []
@@ -245,13 +248,15 @@ class LLMRouter:
             route.record(None)
         yield StreamFailed(None, str(AllProvidersFailed(route.attempts)), tuple(route.attempts))
 
-    def record_fallback(self, request_id: str, answer: RoutedAnswer, started: float) -> None:
+    def record_fallback(
+        self, request_id: str, answer: RoutedAnswer, started: float, caller: Caller = UNNAMED
+    ) -> None:
         """Record the caller's own answer to a request every provider failed (see `has_fallback`), or
         that it answered without asking any.
 
         `started` is when the request was routed, by `time.monotonic()`.
         """
-        self._record(request_id, answer, started, answer.attempts)
+        self._record(request_id, caller, answer, started, answer.attempts)
 
     async def _relay(
         self,
@@ -292,7 +297,12 @@ class LLMRouter:
                 return
 
     def _record(
-        self, request_id: str, answer: RoutedAnswer | None, started: float, attempts: Sequence[Attempt]
+        self,
+        request_id: str,
+        caller: Caller,
+        answer: RoutedAnswer | None,
+        started: float,
+        attempts: Sequence[Attempt],
     ) -> None:
         if self.recorder is None:
             return
@@ -304,6 +314,7 @@ class LLMRouter:
             cost_usd=answer.cost_usd if answer else None,
             latency_ms=_elapsed_ms(started),
             grounding=answer.grounding if answer else Grounding(),
+            caller=caller,
         )
         self.recorder.submit(record)
 
@@ -337,11 +348,17 @@ class _Route:
     """
 
     def __init__(
-        self, router: LLMRouter, request: ChatRequest, request_id: str, chain: Sequence[str] | None
+        self,
+        router: LLMRouter,
+        request: ChatRequest,
+        request_id: str,
+        caller: Caller,
+        chain: Sequence[str] | None,
     ) -> None:
         self.router = router
         self.request = request
         self.request_id = request_id
+        self.caller = caller
         self.clock = _Clock(router.policy.deadline_seconds)
         self.attempts: list[Attempt] = []
         self._providers = iter(router.chain(chain))
@@ -417,7 +434,7 @@ class _Route:
 
     def record(self, answer: RoutedAnswer | None) -> None:
         """Record the route: its failed attempts and who answered (None: nobody)."""
-        self.router._record(self.request_id, answer, self.clock.started, self.attempts)
+        self.router._record(self.request_id, self.caller, answer, self.clock.started, self.attempts)
 
     async def checked(self, answer: RoutedAnswer, check: AnswerCheck | None) -> RoutedAnswer:
         """The answer with what `check` found, its route recorded with it; recorded unchecked when the

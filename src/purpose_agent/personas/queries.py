@@ -41,8 +41,8 @@ class AgentDirectory:
         known = {agent.id for agent in await list_agents(session, agent_ids)}
         return sorted(set(agent_ids) - known)
 
-    async def categories_of(self, session: AsyncSession, agent_ids: Collection[str]) -> frozenset[str]:
-        """The knowledge categories these agents answer from (agents without retrieval have none)."""
+    async def categories_of(self, session: AsyncSession, agent_ids: Collection[str] | None) -> frozenset[str]:
+        """The knowledge categories these agents (None: all) answer from (without retrieval: none)."""
         return frozenset(
             agent.knowledge_category
             for agent in await list_agents(session, agent_ids)

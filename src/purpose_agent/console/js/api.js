@@ -10,6 +10,10 @@
 let credentials = null;
 let expiryTimer = null;
 const endListeners = new Set();
+// The blob: URLs of files fetched for this session: revoked when it ends (or a minute after each was
+// made), so that nothing fetched with these credentials outlives them in the tab.
+const objectUrls = new Set();
+const OBJECT_URL_SECONDS = 60;
 
 export class Problem extends Error {
   constructor({ title, detail = "", status = 0, errors = [], type = "about:blank", retryAfter = null }) {
@@ -55,6 +59,8 @@ export function endSession(reason = "signed-out") {
   if (credentials === null) return;
   const wasConfirmed = credentials.confirmed;
   setCredentials(null);
+  for (const url of objectUrls) URL.revokeObjectURL(url);
+  objectUrls.clear();
   if (wasConfirmed) for (const listener of endListeners) listener(reason);
 }
 
@@ -116,6 +122,23 @@ export const post = (path, json) => call("POST", path, { json });
 export const put = (path, json) => call("PUT", path, { json });
 export const patch = (path, json) => call("PATCH", path, { json });
 export const del = (path, query) => call("DELETE", path, { query });
+
+/**
+ * A stored document's original file, as a blob: URL of `type` (the credentials go in a header, never in
+ * a URL). Resolves to {url, type, served}: `served` is the type the service gave it.
+ */
+export async function documentFile(documentId, typeFor) {
+  const response = await send("GET", `/api/knowledge/documents/${encodeURIComponent(documentId)}/file`, { accept: "*/*" });
+  const served = (response.headers.get("Content-Type") ?? "").split(";")[0].trim();
+  const blob = new Blob([await response.blob()], { type: typeFor(served) });
+  const url = URL.createObjectURL(blob);
+  objectUrls.add(url);
+  setTimeout(() => {
+    objectUrls.delete(url);
+    URL.revokeObjectURL(url);
+  }, OBJECT_URL_SECONDS * 1000);
+  return { url, served };
+}
 
 export async function problemOf(response) {
   const retryAfter = response.headers.get("Retry-After");

@@ -1,7 +1,7 @@
 // The chat playground: pick an agent, ask, watch the answer stream in, open the passages it cites.
 
 import * as api from "./api.js";
-import { announce, field, h, heading, openDialog, problemBox, replace } from "./dom.js";
+import { announce, busy, field, h, heading, openDialog, problemBox, replace, save } from "./dom.js";
 
 /** The answer's text with each `[n]` that names a citation turned into a button opening it. */
 export function withCitationMarks(text, citations, open) {
@@ -33,24 +33,70 @@ function citationMark(citation, open) {
   );
 }
 
-/** The cited passage: its document, page and heading, and the passage itself. */
+/**
+ * The type a fetched document is opened as. A PDF opens in the browser's viewer, at the cited page;
+ * anything textual as plain text, so that an uploaded web page shows its source and never runs (a
+ * blob: URL is of this origin, and the file's own sandbox does not come with it); anything else is
+ * saved as a file.
+ */
+function openedAs(served) {
+  if (served === "application/pdf") return served;
+  if (served.startsWith("text/")) return "text/plain;charset=utf-8";
+  return "application/octet-stream";
+}
+
+/** Open the cited document in a new tab (at its page), or save it when the browser cannot show it. */
+async function openSource(citation, slot) {
+  replace(slot);
+  let file;
+  try {
+    file = await api.documentFile(citation.document_id, openedAs);
+  } catch (problem) {
+    replace(slot, problemBox(problem));
+    return;
+  }
+  const fragment = citation.page == null || file.served !== "application/pdf" ? "" : `#page=${citation.page}`;
+  if (openedAs(file.served) === "application/octet-stream") {
+    save(citation.source.split("/").pop(), file.url);
+    return;
+  }
+  const opened = window.open(`${file.url}${fragment}`, "_blank");
+  if (opened) {
+    opened.opener = null; // the document never reaches back into the console
+    return;
+  }
+  // A pop-up blocker stopped it: a link the person follows is never blocked.
+  replace(
+    slot,
+    h("p", { class: "notice" }, "The browser kept it from opening. ", h("a", { href: `${file.url}${fragment}`, target: "_blank", rel: "noopener" }, "Open it here"), "."),
+  );
+}
+
+/** The cited passage: its document, page and heading, the passage itself, and a way to the page. */
 function openCitation(citation) {
+  const slot = h("div", { class: "problem-slot", "aria-live": "polite" });
+  const open = h("button", { type: "button" }, citation.page == null ? "Open the document" : `Open page ${citation.page}`);
+  open.addEventListener("click", () => busy(open, () => openSource(citation, slot)));
   openDialog(
     `Source ${citation.index}`,
-    h(
-      "dl",
-      { class: "facts" },
-      h("dt", {}, "Document"),
-      h("dd", {}, citation.source),
-      h("dt", {}, "Page"),
-      h("dd", { "data-testid": "citation-page" }, citation.page == null ? "— (no pages in this format)" : String(citation.page)),
-      h("dt", {}, "Heading"),
-      h("dd", {}, citation.heading || "—"),
-      h("dt", {}, "Score"),
-      h("dd", {}, citation.score.toFixed(3)),
-      h("dt", {}, "Passage"),
-      h("dd", {}, h("blockquote", { class: "passage" }, citation.snippet)),
-    ),
+    [
+      h(
+        "dl",
+        { class: "facts" },
+        h("dt", {}, "Document"),
+        h("dd", {}, citation.source),
+        h("dt", {}, "Page"),
+        h("dd", { "data-testid": "citation-page" }, citation.page == null ? "— (no pages in this format)" : String(citation.page)),
+        h("dt", {}, "Heading"),
+        h("dd", {}, citation.heading || "—"),
+        h("dt", {}, "Score"),
+        h("dd", {}, citation.score.toFixed(3)),
+        h("dt", {}, "Passage"),
+        h("dd", {}, h("blockquote", { class: "passage" }, citation.snippet)),
+      ),
+      slot,
+    ],
+    { actions: [open] },
   );
 }
 
@@ -61,6 +107,11 @@ function describeDone(done) {
   if (done.grounded === false) facts.push(`not grounded (${done.unsupported.length} unsupported)`);
   if (done.abstained) facts.push("abstained: the knowledge holds no answer");
   if (done.extractive_reason) facts.push(`quoted passages (${done.extractive_reason.replaceAll("_", " ")})`);
+  const failovers = done.failovers ?? [];
+  if (failovers.length > 0) {
+    const each = failovers.map((failover) => `${failover.provider} ${failover.reason.replaceAll("_", " ")}`);
+    facts.push(`${failovers.length} ${failovers.length === 1 ? "failover" : "failovers"} (${each.join(", ")})`);
+  }
   return facts.join(" · ");
 }
 

@@ -219,13 +219,18 @@ export async function confirmDialog(title, text, confirmLabel) {
   return (await closed) === "yes";
 }
 
-/** Save `text` as a file named `name` in the browser's downloads. */
-export function download(name, text, type = "application/json") {
-  const url = URL.createObjectURL(new Blob([text], { type }));
+/** Save what the blob: `url` holds as a file named `name` in the browser's downloads. */
+export function save(name, url) {
   const link = h("a", { href: url, download: name, class: "visually-hidden" }, name);
   document.body.append(link);
   link.click();
   link.remove();
+}
+
+/** Save `text` as a file named `name` in the browser's downloads. */
+export function download(name, text, type = "application/json") {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  save(name, url);
   setTimeout(() => URL.revokeObjectURL(url), 1000);
 }
 

@@ -1,5 +1,5 @@
-// Usage: requests, tokens and estimated cost per day, stacked by provider, as a chart and as a table
-// (the table is the chart's text alternative). From GET /api/admin/usage.
+// Usage: requests, tokens and estimated cost per day, stacked by provider, model, agent or key, as a
+// chart and as a table (the table is the chart's text alternative). From GET /api/admin/usage?by=.
 
 import * as api from "./api.js";
 import { field, fill, h, heading, replace, table } from "./dom.js";
@@ -11,6 +11,14 @@ const METRICS = {
   requests: { label: "Requests", of: (row) => row.requests, format: (value) => String(value) },
   tokens: { label: "Tokens", of: (row) => row.prompt_tokens + row.completion_tokens, format: (value) => String(value) },
   cost: { label: "Estimated cost (USD)", of: (row) => row.cost_usd ?? 0, format: (value) => `$${value.toFixed(4)}` },
+};
+
+// What each day is split by: the API's `by`, what the legend and the table call a group, and its name.
+const GROUPINGS = {
+  provider: { label: "Provider", plural: "Providers", of: (row) => row.provider ?? "none answered" },
+  model: { label: "Model", plural: "Models", of: (row) => row.model_used ?? "none answered" },
+  agent: { label: "Agent", plural: "Agents", of: (row) => row.agent_id ?? "unknown agent" },
+  key: { label: "Key", plural: "Keys", of: (row) => row.principal_name ?? row.principal ?? "unknown key" },
 };
 
 function svg(tag, attributes = {}, ...children) {
@@ -28,18 +36,18 @@ function everyDay(since, until) {
   return days;
 }
 
-/** A bar per day, stacked by provider; its legend names each colour. */
-function chart(report, metric) {
+/** A bar per day, stacked by group; its legend names each colour. */
+function chart(report, metric, grouping) {
   const days = everyDay(report.since, report.until);
-  const providers = [...new Set(report.days.map((row) => row.provider ?? "failed"))].sort();
+  const groups = [...new Set(report.days.map(grouping.of))].sort();
   const totals = new Map(days.map((day) => [day, new Map()]));
   for (const row of report.days) {
-    const perProvider = totals.get(row.day);
-    if (!perProvider) continue;
-    const provider = row.provider ?? "failed";
-    perProvider.set(provider, (perProvider.get(provider) ?? 0) + metric.of(row));
+    const perGroup = totals.get(row.day);
+    if (!perGroup) continue;
+    const group = grouping.of(row);
+    perGroup.set(group, (perGroup.get(group) ?? 0) + metric.of(row));
   }
-  const highest = Math.max(0, ...[...totals.values()].map((perProvider) => [...perProvider.values()].reduce((a, b) => a + b, 0)));
+  const highest = Math.max(0, ...[...totals.values()].map((perGroup) => [...perGroup.values()].reduce((a, b) => a + b, 0)));
   const width = 720;
   const height = 240;
   const left = 56;
@@ -49,8 +57,8 @@ function chart(report, metric) {
   const bars = [];
   days.forEach((day, index) => {
     let y = height - bottom;
-    for (const [position, provider] of providers.entries()) {
-      const value = totals.get(day).get(provider) ?? 0;
+    for (const [position, group] of groups.entries()) {
+      const value = totals.get(day).get(group) ?? 0;
       if (value <= 0) continue;
       const barHeight = Math.max(1, value * scale);
       y -= barHeight;
@@ -58,7 +66,7 @@ function chart(report, metric) {
         svg(
           "rect",
           { x: left + index * slot + slot * 0.15, y, width: Math.max(1, slot * 0.7), height: barHeight, fill: COLOURS[position % COLOURS.length], class: "bar" },
-          svg("title", {}, `${day} · ${provider}: ${metric.format(value)}`),
+          svg("title", {}, `${day} · ${group}: ${metric.format(value)}`),
         ),
       );
     }
@@ -73,7 +81,7 @@ function chart(report, metric) {
     .filter(Boolean);
   const figure = svg(
     "svg",
-    { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${metric.label} per day by provider, ${report.since} to ${report.until}` },
+    { viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `${metric.label} per day by ${grouping.label.toLowerCase()}, ${report.since} to ${report.until}` },
     svg("line", { x1: left, y1: height - bottom, x2: width, y2: height - bottom, class: "axis-line" }),
     svg("text", { x: left - 6, y: 14, "text-anchor": "end", class: "axis" }, metric.format(highest)),
     svg("text", { x: left - 6, y: height - bottom, "text-anchor": "end", class: "axis" }, metric.format(0)),
@@ -82,9 +90,9 @@ function chart(report, metric) {
   );
   const legend = h(
     "ul",
-    { class: "legend", "aria-label": "Providers" },
-    providers.map((provider, position) =>
-      h("li", {}, svg("svg", { viewBox: "0 0 10 10", width: 12, height: 12, "aria-hidden": "true" }, svg("rect", { width: 10, height: 10, fill: COLOURS[position % COLOURS.length] })), ` ${provider}`),
+    { class: "legend", "aria-label": grouping.plural },
+    groups.map((group, position) =>
+      h("li", {}, svg("svg", { viewBox: "0 0 10 10", width: 12, height: 12, "aria-hidden": "true" }, svg("rect", { width: 10, height: 10, fill: COLOURS[position % COLOURS.length] })), ` ${group}`),
     ),
   );
   return h("figure", { class: "chart" }, figure, legend);
@@ -98,19 +106,22 @@ export const usagePage = {
     const slot = h("div");
     const range = field({ label: "Days", name: "days", value: "30", options: [["7", "7 days"], ["30", "30 days"], ["90", "90 days"]] });
     const measure = field({ label: "Measure", name: "metric", options: Object.entries(METRICS).map(([name, metric]) => [name, metric.label]) });
-    const controls = h("form", { class: "inline-form", "aria-label": "Usage to show" }, range, measure);
+    const split = field({ label: "Split by", name: "by", options: Object.entries(GROUPINGS).map(([name, grouping]) => [name, grouping.label]) });
+    const controls = h("form", { class: "inline-form", "aria-label": "Usage to show" }, range, measure, split);
     controls.addEventListener("submit", (event) => event.preventDefault());
 
     async function load() {
       const metric = METRICS[controls.elements.metric.value];
-      await fill(slot, () => api.get("/api/admin/usage", { days: controls.elements.days.value }), (report) => [
-        report.days.length === 0 ? h("p", { class: "empty" }, "No answer in these days yet.") : chart(report, metric),
+      const by = controls.elements.by.value;
+      const grouping = GROUPINGS[by];
+      await fill(slot, () => api.get("/api/admin/usage", { days: controls.elements.days.value, by }), (report) => [
+        report.days.length === 0 ? h("p", { class: "empty" }, "No answer in these days yet.") : chart(report, metric, grouping),
         table({
-          caption: "Usage per day and model",
+          caption: `Usage per day and ${grouping.label.toLowerCase()}`,
           rows: [...report.days].reverse(),
           columns: [
             { label: "Day (UTC)", value: (row) => row.day },
-            { label: "Model", value: (row) => row.model_used ?? "none answered" },
+            { label: grouping.label, value: grouping.of },
             { label: "Requests", value: (row) => String(row.requests) },
             { label: "Prompt tokens", value: (row) => String(row.prompt_tokens) },
             { label: "Completion tokens", value: (row) => String(row.completion_tokens) },
@@ -118,7 +129,7 @@ export const usagePage = {
             { label: "Estimated cost", value: (row) => (row.cost_usd == null ? "—" : `$${row.cost_usd.toFixed(4)}`) },
           ],
         }),
-        h("p", { class: "hint" }, "Per agent and per key: not reported by the API yet. Costs are estimates from LLM_PRICES."),
+        h("p", { class: "hint" }, "Costs are estimates from LLM_PRICES. Answers recorded before the service named agents and keys count as unknown."),
       ]);
     }
     controls.addEventListener("change", load);
