@@ -18,6 +18,8 @@ from tests.knowledge.test_ingestion import manual_pdf, stored_document
 HOSTILE_PAGE = b"<!doctype html><title>refunds</title><script>alert(document.domain)</script><p>Refunds."
 # A folder path, quotes, a header's separators and non-ASCII letters: none may break the header.
 HOSTILE_NAME = 'notes/billing "policy";\r\nX-Evil: 1 r\u00e9sum\u00e9 \u2014 final.html'
+# Made once: the PDF carries its creation time, so two makings a second apart differ.
+MANUAL = manual_pdf()
 
 
 @pytest.fixture
@@ -25,7 +27,7 @@ async def documents(session: AsyncSession) -> dict[str, uuid.UUID]:
     """The kettle manual (manuals), a page of HTML (billing) and a note no agent answers from (archive);
     `kettle-helper` answers from manuals, `refunds-helper` from billing."""
     stored = {
-        "manual": await stored_document(session, manual_pdf(), "application/pdf", "kettle manual.pdf"),
+        "manual": await stored_document(session, MANUAL, "application/pdf", "kettle manual.pdf"),
         "page": await stored_document(session, HOSTILE_PAGE, "text/html", HOSTILE_NAME, "billing"),
         "archived": await stored_document(session, b"Old notes.", "text/plain", "old.txt", "archive"),
     }
@@ -44,7 +46,7 @@ async def test_the_file_is_served_as_uploaded_inline_in_a_sandbox(
 ) -> None:
     response = await client.get(file_path(documents["manual"]))
     assert response.status_code == 200
-    assert response.content == manual_pdf()
+    assert response.content == MANUAL
     assert response.headers["content-type"] == "application/pdf"
     assert response.headers["content-disposition"] == (
         "inline; filename=\"kettle manual.pdf\"; filename*=UTF-8''kettle%20manual.pdf"
@@ -77,7 +79,7 @@ async def test_a_user_reads_only_the_documents_of_the_agents_its_key_may_use(
 
     _, kettle_only = await make_key(client, agents=["kettle-helper"], operations=["search"])
     async with api_client(app, kettle_only) as limited:
-        assert (await limited.get(file_path(documents["manual"]))).content == manual_pdf()
+        assert (await limited.get(file_path(documents["manual"]))).content == MANUAL
         problem = refused(await limited.get(file_path(documents["page"])), 403, "out-of-scope")
         assert problem["allowed_categories"] == ["manuals"]
 
