@@ -9,10 +9,14 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from purpose_agent.auth.principal import Role
-from purpose_agent.kit.text import ONE_LINE
+from purpose_agent.kit.text import ONE_LINE, sent_at_most
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), ONE_LINE]
-Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), ONE_LINE]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), ONE_LINE, sent_at_most(200)
+]
+Username = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), ONE_LINE, sent_at_most(64)
+]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 

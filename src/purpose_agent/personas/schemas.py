@@ -17,7 +17,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from purpose_agent.kit.text import clean_line, clean_multiline
+from purpose_agent.kit.text import clean_line, clean_multiline, sent_at_most
 from purpose_agent.vocabulary import CATEGORY_PATTERN, KNOWN_PROVIDERS, PERSONA_ID_PATTERN
 
 
@@ -37,10 +37,18 @@ def _no_repeats(names: list[str]) -> list[str]:
 PersonaId = Annotated[str, StringConstraints(pattern=PERSONA_ID_PATTERN)]
 CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 # The validator wraps the constraints: lengths are those of the cleaned text.
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line)]
-Description = Annotated[str, StringConstraints(max_length=2000), BeforeValidator(clean_line)]
-Instructions = Annotated[str, StringConstraints(max_length=8000), BeforeValidator(clean_multiline)]
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line)]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line), sent_at_most(200)
+]
+Description = Annotated[
+    str, StringConstraints(max_length=2000), BeforeValidator(clean_line), sent_at_most(2000)
+]
+Instructions = Annotated[
+    str, StringConstraints(max_length=8000), BeforeValidator(clean_multiline), sent_at_most(8000)
+]
+ModelName = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line), sent_at_most(200)
+]
 ProviderName = Annotated[str, AfterValidator(_known_provider)]
 ProviderChain = Annotated[list[ProviderName], Field(min_length=1), AfterValidator(_no_repeats)]
 
