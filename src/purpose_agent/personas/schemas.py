@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -27,6 +28,18 @@ def _known_provider(name: str) -> str:
     return name
 
 
+# A model's name as vendors spell them ("gpt-4o", "llama3.1:8b", "meta-llama/Llama-3-8B",
+# "claude-3@20240229"); never a URL or a path that climbs: some vendors' SDKs put the name into the
+# request's URL, and a persona must not point a call at another host or endpoint.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
+
+
+def _model_name(name: str) -> str:
+    if not _MODEL_NAME.fullmatch(name) or "://" in name or ".." in name or "//" in name:
+        raise ValueError("a model name has letters, digits and . _ : / @ + - only, and is not a URL or path")
+    return name
+
+
 def _no_repeats(names: list[str]) -> list[str]:
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
@@ -47,7 +60,11 @@ Instructions = Annotated[
     str, StringConstraints(max_length=8000), BeforeValidator(clean_multiline), sent_at_most(8000)
 ]
 ModelName = Annotated[
-    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line), sent_at_most(200)
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_model_name),
+    BeforeValidator(clean_line),
+    sent_at_most(200),
 ]
 ProviderName = Annotated[str, AfterValidator(_known_provider)]
 ProviderChain = Annotated[list[ProviderName], Field(min_length=1), AfterValidator(_no_repeats)]
