@@ -50,11 +50,13 @@ def docx_bomb(unpacked_bytes: int) -> bytes:
 def zip_bomb(unpacked_bytes: int) -> bytes:
     """A plain ZIP archive holding one member of `unpacked_bytes` zeros."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive:
-        with archive.open("zeros.bin", "w", force_zip64=True) as member:
-            block = bytes(1 << 20)
-            for _ in range(unpacked_bytes >> 20):
-                member.write(block)
+    with (
+        zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as archive,
+        archive.open("zeros.bin", "w", force_zip64=True) as member,
+    ):
+        block = bytes(1 << 20)
+        for _ in range(unpacked_bytes >> 20):
+            member.write(block)
     return buffer.getvalue()
 
 
@@ -158,3 +160,86 @@ def pdf_huge_page_count() -> bytes:
             _FONT,
         ]
     )
+
+
+def zip_of_many_members(count: int) -> bytes:
+    """A ZIP that names a Word body among `count` empty members: zipfile makes an object of each."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        archive.writestr("word/document.xml", b"<w:document/>")
+        for number in range(count):
+            archive.writestr(str(number), b"")
+    return buffer.getvalue()
+
+
+def docx_calling_out(url: str) -> bytes:
+    """A Word document that points at `url` every way the format allows: an external entity in its
+    XML, an externally linked image, a hyperlink and an attached template."""
+    document = (
+        b'<?xml version="1.0" encoding="UTF-8"?>'
+        b'<!DOCTYPE w:document [<!ENTITY fetched SYSTEM "' + url.encode() + b'/xxe">]>'
+        b'<w:document xmlns:w="' + _W + b'" '
+        b'xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships"><w:body>'
+        b"<w:p><w:r><w:t>The kettle holds 1.7 litres. &fetched;</w:t></w:r></w:p>"
+        b'<w:p><w:hyperlink r:id="rIdLink"><w:r><w:t>manual</w:t></w:r></w:hyperlink></w:p>'
+        b"</w:body></w:document>"
+    )
+    relationships = (
+        b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
+        b'<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        b'<Relationship Id="rIdLink" TargetMode="External" Target="' + url.encode() + b'/link" '
+        b'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/hyperlink"/>'
+        b'<Relationship Id="rIdImage" TargetMode="External" Target="' + url.encode() + b'/image.png" '
+        b'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/image"/>'
+        b'<Relationship Id="rIdTemplate" TargetMode="External" Target="' + url.encode() + b'/template.dotx" '
+        b'Type="http://schemas.openxmlformats.org/officeDocument/2006/relationships/attachedTemplate"/>'
+        b"</Relationships>"
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("[Content_Types].xml", _CONTENT_TYPES)
+        archive.writestr("_rels/.rels", _RELS)
+        archive.writestr("word/document.xml", document)
+        archive.writestr("word/_rels/document.xml.rels", relationships)
+    return buffer.getvalue()
+
+
+def pdf_calling_out(url: str) -> bytes:
+    """A PDF whose page links to `url`, opens it on open, and embeds a file specification of it."""
+    target = url.encode()
+    return _pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /URI /URI (" + target + b"/open) >> >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+            b"/Resources << /Font << /F1 5 0 R >> >> /Annots [6 0 R 7 0 R] >>",
+            _stream(_TEXT),
+            _FONT,
+            b"<< /Type /Annot /Subtype /Link /Rect [0 0 100 100] /A << /S /URI /URI ("
+            + target
+            + b"/link) >> >>",
+            b"<< /Type /Annot /Subtype /Link /Rect [0 0 100 100] "
+            b"/A << /S /GoToR /F << /Type /Filespec /FS /URL /F ("
+            + target
+            + b"/remote.pdf) >> /D [0 /Fit] >> >>",
+        ]
+    )
+
+
+def html_calling_out(url: str) -> bytes:
+    """An HTML page that loads `url` every way a browser would: image, script, style, frame, refresh."""
+    return (
+        f'<!DOCTYPE html><html><head><meta http-equiv="refresh" content="0; url={url}/refresh">'
+        f'<link rel="stylesheet" href="{url}/style.css"><script src="{url}/script.js"></script>'
+        f'<base href="{url}/"></head><body><h1>Kettle</h1><p>The kettle holds 1.7 litres.</p>'
+        f'<img src="{url}/image.png"><iframe src="{url}/frame"></iframe>'
+        f'<object data="{url}/object"></object><video src="{url}/video"></video></body></html>'
+    ).encode()
+
+
+def markdown_calling_out(url: str) -> bytes:
+    """A Markdown file with an image, a link and raw HTML that point at `url`."""
+    return (
+        f"# Kettle\n\nThe kettle holds 1.7 litres.\n\n![diagram]({url}/diagram.png)\n\n"
+        f'[manual]({url}/manual)\n\n<img src="{url}/raw.png">\n'
+    ).encode()
