@@ -53,10 +53,11 @@ def main() -> None:
         if args.soak_minutes > 0:
             print(f"[{time.strftime('%H:%M:%S')}] soak, {args.soak_minutes:g} min", flush=True)
             soaked = soak(deployment, args.soak_minutes, args.fault_every)
-    print_table(rows, soaked)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"scenarios": rows, "soak": soaked}, indent=2, default=str))
-    print(f"written: {args.out}")
+        # Reported before the deployment is taken down: its teardown must not cost the figures.
+        print_table(rows, soaked)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"scenarios": rows, "soak": soaked}, indent=2, default=str))
+        print(f"written: {args.out}")
 
 
 def _short(value: Any) -> str:

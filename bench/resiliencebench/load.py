@@ -39,6 +39,7 @@ class Outcome:
     session_id: str | None = None
     complete: bool = True  # a stream that ended with its `done` event
     seconds: float = 0.0
+    model: str = ""  # who answered a chat: the model, or "extractive" (quoted when every model failed)
 
     @property
     def label(self) -> str:
@@ -98,6 +99,7 @@ def _send(client: httpx.Client, kind: Kind, name: str) -> Outcome:
             outcome.status = response.status_code
             if response.status_code == 200:
                 outcome.session_id = response.json()["session_id"]
+                outcome.model = response.json()["model_used"]
         elif kind == "stream":
             body = {"agent_id": AGENT, "question": question}
             with client.stream("POST", "/api/chat/stream", json=body, headers=headers) as response:
@@ -106,6 +108,8 @@ def _send(client: httpx.Client, kind: Kind, name: str) -> Outcome:
             outcome.complete = "event: done" in text or response.status_code != 200
             if response.status_code == 200 and '"session_id":"' in text:
                 outcome.session_id = text.split('"session_id":"', 1)[1].split('"', 1)[0]
+            if '"model_used":"' in text:
+                outcome.model = text.split('"model_used":"', 1)[1].split('"', 1)[0]
         elif kind == "search":
             response = client.post("/api/knowledge/search", json={"query": question}, headers=headers)
             outcome.status = response.status_code
@@ -128,6 +132,9 @@ def _send(client: httpx.Client, kind: Kind, name: str) -> Outcome:
 def statuses(outcomes: list[Outcome]) -> dict[str, Any]:
     """How many outcomes of each label ("200", "503", "ReadTimeout", "200 cut"), and the slowest."""
     counted: dict[str, Any] = dict(sorted(Counter(outcome.label for outcome in outcomes).items()))
+    quoted = sum(1 for outcome in outcomes if outcome.model == "extractive")
+    if quoted:
+        counted["quoted"] = quoted
     if outcomes:
         counted["max s"] = round(max(outcome.seconds for outcome in outcomes), 1)
     return counted

@@ -147,10 +147,10 @@ def worker_killed(deployment: Deployment) -> Row:
         job_id = response.json()["job_id"]
         document_id = response.json()["document_id"]
         deadline = time.time() + 60
-        while admin.get(f"/api/jobs/{job_id}").json()["status"] != "doing" and time.time() < deadline:
-            time.sleep(0.1)
-        time.sleep(1.0)  # in the middle of embedding
-        progress = admin.get(f"/api/jobs/{job_id}").json().get("progress")
+        progress: dict[str, Any] = {}
+        while not progress.get("chunks_embedded") and time.time() < deadline:
+            progress = admin.get(f"/api/jobs/{job_id}").json().get("progress") or {}
+            time.sleep(0.1)  # until it is in the middle of embedding
         deployment.kill_worker()
         killed_at = time.time()
         deployment.restart_worker()
@@ -163,7 +163,10 @@ def worker_killed(deployment: Deployment) -> Row:
     )[0]
     return {
         "scenario": "worker SIGKILLed mid-job",
-        "injected": f"worker SIGKILLed while embedding ({progress}), a new worker started",
+        "injected": (
+            f"worker SIGKILLed with {progress.get('chunks_embedded')} of {progress.get('chunks_total')} "
+            "chunks embedded, a new worker started"
+        ),
         "requests": 1,
         "during_fault": {"job": job["status"], "attempts": job["attempts"]},
         "after_recovery": {"seconds_to_done": took},

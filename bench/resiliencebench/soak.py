@@ -4,7 +4,8 @@ Every 5 s: the API process's resident memory, open files and threads (psutil), i
 (its own gauge on /metrics; asyncio's task count is not exposed, and this counts the request tasks),
 and the database's connections (pg_stat_activity). "Flat" compares the median of the last third of
 the samples with that of the second third (the first is warm-up: the embedder, the caches). An error
-outside a fault window (the fault and the 15 s after it healed) counts against the error budget of 0.
+outside a fault window (from 10 s before the fault, for requests in flight, to 15 s after it healed)
+counts against the error budget of 0.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from resiliencebench.load import Load, nothing_lost, statuses, stored
 from tests.llm.fake_upstream import Fault
 
 GRACE_SECONDS = 15
+IN_FLIGHT_SECONDS = 10  # the longest a request of the load takes (LLM_DEADLINE_SECONDS is 8)
 FAULT_SECONDS = 10
 # Growth from the second third to the last that still counts as flat.
 FLAT = {"rss_mb": 0.10, "open_files": 0.25, "threads": 0.25, "in_flight": 1.0, "db_connections": 0.5}
@@ -44,7 +46,8 @@ def soak(deployment: Deployment, minutes: float, fault_every: float) -> dict[str
             inject()
             time.sleep(FAULT_SECONDS)
             heal()
-            windows.append((name, began, time.time() + GRACE_SECONDS))
+            # From before it began: requests already in flight meet the fault too.
+            windows.append((name, began - IN_FLIGHT_SECONDS, time.time() + GRACE_SECONDS))
             next_fault = time.time() + fault_every
         time.sleep(5)
     outcomes = load.stop()

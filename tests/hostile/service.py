@@ -96,7 +96,12 @@ def peak_rss_bytes(process: subprocess.Popen[bytes]) -> int:
 
 def service_env(workdir: Path, database_url: str, redis_url: str, **extra: str) -> dict[str, str]:
     """The environment of the deployment's processes."""
-    env = {name: os.environ[name] for name in _PASSED_ON if name in os.environ}
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        # coverage's own variables, so that `make test` measures these processes too.
+        if name in _PASSED_ON or name.startswith("COVERAGE_")
+    }
     return env | {
         "DATABASE_URL": database_url,
         "REDIS_URL": redis_url,
