@@ -51,6 +51,7 @@ class FaultProxy:
         self.mode: ProxyMode = "pass"
         self._listener: socket.socket | None = None
         self._held: list[socket.socket] = []
+        self._open: set[socket.socket] = set()  # relayed connections, both ends
         self._stop = threading.Event()
         self._listen()
         threading.Thread(target=self._accept_loop, daemon=True).start()
@@ -58,9 +59,14 @@ class FaultProxy:
     def set_mode(self, mode: ProxyMode) -> None:
         """Switch what new and open connections meet; `pass` again also drops the held ones."""
         self.mode = mode
-        if mode == "refuse" and self._listener is not None:
-            self._listener.close()
-            self._listener = None
+        if mode == "refuse":
+            if self._listener is not None:
+                self._listener.close()
+                self._listener = None
+            # Connections a client pooled meanwhile are dropped too: nothing answers there any more.
+            for relayed in list(self._open):
+                with contextlib.suppress(OSError):
+                    relayed.shutdown(socket.SHUT_RDWR)
         if mode != "refuse" and self._listener is None:
             self._listen()
         if mode == "pass":
@@ -104,6 +110,7 @@ class FaultProxy:
             client.close()
             return
         sockets = [client, upstream]
+        self._open.update(sockets)
         try:
             while not self._stop.is_set():
                 if self.mode == "hang":
@@ -119,6 +126,7 @@ class FaultProxy:
         except OSError:
             pass
         for each in sockets:
+            self._open.discard(each)
             if each not in self._held:
                 each.close()
 

@@ -207,11 +207,12 @@ def api_killed_mid_stream(deployment: Deployment) -> Row:
     }
 
 
+# The worker's first: later scenarios' uploads queue jobs that its job would wait behind.
 SCENARIOS: dict[str, Callable[[Deployment], list[Row]]] = {
+    "worker-kill": lambda d: [worker_killed(d)],
     "providers": provider_faults,
     "redis-stopped": lambda d: [redis_stopped(d)],
     "redis-hangs": lambda d: [redis_hangs(d)],
     "postgres": lambda d: [postgres_restarted(d)],
-    "worker-kill": lambda d: [worker_killed(d)],
     "api-kill": lambda d: [api_killed_mid_stream(d)],
 }
