@@ -5,11 +5,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: help install run test lint format typecheck pytest env-example db-start db-stop db-status clean
+.PHONY: help install run test test-system lint format typecheck pytest env-example db-start db-stop db-status clean
 
 help:
 	@echo "make run   - install, start the embedded database, migrate, serve the API (Ctrl-C stops)"
 	@echo "make test  - install, start what the tests need, run lint, types and tests"
+	@echo "make test-system - the tests of the whole product: containers, browser, Prometheus, faults"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	@PYTHON="$(PYTHON)" VENV="$(VENV)" bash scripts/bootstrap.sh
@@ -22,7 +23,13 @@ run: install
 
 test: install
 	@bash scripts/install-test-tools.sh
-	@bash scripts/with-test-services.sh bash scripts/check.sh
+	@bash scripts/with-test-services.sh bash scripts/check.sh -m "not system"
+
+# The tests that build and run the image, drive the console in Chromium, run a real Prometheus and
+# put processes under faults: minutes each, so apart from `make test`'s budget. .ci/run runs both.
+test-system: install
+	@bash scripts/install-test-tools.sh
+	@bash scripts/with-test-services.sh $(BIN)/pytest -m system
 
 lint: install
 	$(BIN)/ruff check .

@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import openai  # noqa: E402
 
-from purpose_agent.llm.backoff import BackoffPolicy  # noqa: E402
+from purpose_agent.kit.backoff import BackoffPolicy  # noqa: E402
 from purpose_agent.llm.breaker import BreakerPolicy, MemoryBreakers  # noqa: E402
 from purpose_agent.llm.providers.anthropic import AnthropicProvider  # noqa: E402
 from purpose_agent.llm.providers.base import Provider, ProviderConfig  # noqa: E402

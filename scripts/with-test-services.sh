@@ -42,11 +42,11 @@ else
   echo "started redis-server pid $started_pid on 127.0.0.1:$port for the tests"
 fi
 
-# The docs page is rendered in headless Chromium by one test; install it once where we may.
+# The docs page and the web console are rendered in headless Chromium; install it once where we may.
 if ! command -v chromium >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "installing chromium for the docs rendering test (apt-get)"
+  echo "installing chromium for the docs and console browser tests (apt-get)"
   { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
-    || echo "chromium could not be installed; the docs rendering test will be skipped"
+    || echo "chromium could not be installed; the browser tests will be skipped"
 fi
 
 "$@"

@@ -36,10 +36,29 @@ from purpose_agent.settings import ProviderSettings, Settings
 from tests.app_context import swap_context
 from tests.ports import free_port
 
-# The fake OpenAI and Anthropic servers, for every test that names them.
-pytest_plugins = ["tests.llm.fakes"]
+# The fake OpenAI and Anthropic servers, and a private redis-server, for every test that names them.
+pytest_plugins = ["tests.llm.fakes", "tests.faulty_servers"]
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+# Tests that run the product as a whole: containers built from the Dockerfile, a browser, a real
+# Prometheus, `purpose-agent` in processes of its own under faults. `make test-system` runs them and
+# `make test` the rest, each within its time budget; .ci/run runs both.
+SYSTEM_TESTS = (
+    "tests/deploy/test_containers.py",
+    "tests/console/test_console.py",
+    "tests/test_prometheus.py",
+    "tests/test_telemetry_processes.py",
+    "tests/reliability/test_up_faults.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.relative_to(PROJECT_ROOT).as_posix() in SYSTEM_TESTS:
+            item.add_marker(pytest.mark.system)
+
+
 TEST_DATABASE = "purpose_agent_test"
 RUN_ID = uuid.uuid4().hex
 

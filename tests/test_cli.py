@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,6 +25,7 @@ import pytest
 from purpose_agent import __version__
 from purpose_agent.jobs.queue import libpq_url
 from purpose_agent.kit.metrics_exposition import recorded_pids
+from tests.chromium import CHROMIUM, HEADLESS_ARGS
 from tests.metrics import Scrape, moved, scraped
 from tests.ports import free_port
 from tests.processes import wait_until_answers
@@ -247,23 +247,14 @@ def test_personal_data_in_requests_never_reaches_the_logs(service: Service) -> N
         assert canary not in output
 
 
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed")
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
 def test_api_docs_render_in_headless_chromium_without_network(service: Service, tmp_path: Path) -> None:
     service.start()
     result = subprocess.run(
         [
             "chromium",
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
+            *HEADLESS_ARGS,
             f"--user-data-dir={tmp_path / 'chromium'}",
-            # Only our own server is reachable: any other host would fail to resolve.
-            "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
             "--virtual-time-budget=15000",
             "--dump-dom",
             f"{service.base_url}/api/docs",
@@ -348,6 +339,26 @@ def test_keys_are_created_for_a_role_shown_once_and_revoked(service: Service) ->
     assert service.run("keys", "revoke", row[2]).returncode == 0
     assert service.run("keys", "revoke", row[2]).returncode == 2, "an already revoked key is no live key"
     assert service.run("keys", "create", "--role", "root").returncode == 2
+
+    limited = service.run(
+        "keys", "create", "--name", "widget", "--operation", "search", "--operation", "chat",
+        "--requests-per-day", "100", "--tokens-per-day", "5000", "--cost-per-month-usd", "2.5",
+    )  # fmt: skip
+    assert limited.returncode == 0, limited.stderr
+    with psycopg.connect(f"postgresql://postgres@127.0.0.1:{service.db_port}/purpose_agent") as conn:
+        limits = conn.execute(
+            "SELECT agents, operations, requests_per_day, tokens_per_day, cost_per_month_usd"
+            " FROM api_keys WHERE name = 'widget'"
+        ).fetchone()
+    assert limits == (None, ["chat", "search"], 100, 5000, 2.5)
+    unknown = service.run("keys", "create", "--agent", "no-such-agent")
+    assert (unknown.returncode, unknown.stderr.strip()) == (
+        2,
+        "error: There is no agent 'no-such-agent'; GET /api/agents lists them.",
+    )
+    negative = service.run("keys", "create", "--requests-per-day", "-1")
+    assert negative.returncode == 2
+    assert negative.stderr.startswith("error: requests_per_day: Input should be greater than or equal to 1")
 
 
 def test_users_are_created_with_a_password_from_stdin_and_can_sign_in(service: Service) -> None:

@@ -2,4 +2,6 @@
 
 from purpose_agent.cli import app
 
-app(prog_name="purpose-agent")
+# Guarded: a process that imports this module again (multiprocessing's children) must not run it.
+if __name__ == "__main__":
+    app(prog_name="purpose-agent")

@@ -16,6 +16,9 @@ from purpose_agent import __version__
 from purpose_agent.audit.endpoints import audit_router
 from purpose_agent.auth.dependencies import current_principal, require_role
 from purpose_agent.auth.endpoints import router as auth_router
+from purpose_agent.auth.errors import Forbidden, QuotaExceeded, Unauthenticated
+from purpose_agent.auth.identity_endpoints import router as identity_router
+from purpose_agent.auth.key_endpoints import router as key_router
 from purpose_agent.auth.principal import Role
 from purpose_agent.chat.endpoints import router as chat_router
 from purpose_agent.chat.openai_compat import router as openai_router
@@ -26,21 +29,25 @@ from purpose_agent.health.endpoints import router as health_router
 from purpose_agent.health.scrape import router as scrape_router
 from purpose_agent.kit.app_context import install_context, installed_context
 from purpose_agent.kit.body_limit import BodyLimitMiddleware
+from purpose_agent.kit.console import install_console
 from purpose_agent.kit.disconnect import CancelOnDisconnectMiddleware
 from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
 from purpose_agent.kit.http_metrics import HttpMetrics
 from purpose_agent.kit.metrics import publish_build_info
 from purpose_agent.kit.openapi import complete_openapi
+from purpose_agent.kit.problems import problem_responses
 from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware, is_exempt
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
 from purpose_agent.kit.tracing_setup import trace_app
 from purpose_agent.knowledge.endpoints import router as knowledge_router
+from purpose_agent.knowledge.errors import install_embedder_problem_handler
 from purpose_agent.knowledge.job_endpoints import router as jobs_router
 from purpose_agent.mcp.endpoints import router as mcp_router
 from purpose_agent.personas.endpoints import router as personas_router
 from purpose_agent.settings import AppEnv, Settings
+from purpose_agent.usage.endpoints import router as usage_router
 
 log = structlog.get_logger("purpose_agent.app")
 
@@ -81,21 +88,30 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     )
     install_problem_handlers(app)
     install_database_problem_handlers(app)
+    install_embedder_problem_handler(app)
     install_offline_docs(app, title=TITLE)
+    install_console(app)
     routers = [
         health_router,
         scrape_router,
         knowledge_router,
         jobs_router,
         auth_router,
+        key_router,
+        identity_router,
         audit_router(Depends(require_role(Role.admin))),
         personas_router,
+        usage_router,
         chat_router,
         openai_router,
         mcp_router,
     ]
+    # What any route that authenticates may answer besides its own problems (auth's sign-in and user
+    # routes declare theirs).
+    authenticated = problem_responses(Unauthenticated, Forbidden, QuotaExceeded)
     for router in routers:
-        app.include_router(router)
+        public = router in (health_router, scrape_router, auth_router)
+        app.include_router(router, responses=None if public else authenticated)
     complete_openapi(
         app,
         authenticates=lambda dependency: dependency is current_principal,

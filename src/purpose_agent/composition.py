@@ -4,29 +4,36 @@ the rate limits, the worker's jobs. `context.open_context` assembles them."""
 
 from __future__ import annotations
 
+import functools
 import secrets
 import sys
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TextIO
 
 import procrastinate
 import structlog
+from jwt import InvalidKeyError
 from redis.asyncio import BlockingConnectionPool, Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent import __version__
 from purpose_agent.audit.tasks import audit_retention_blueprint
 from purpose_agent.auth.authenticator import Authenticator
+from purpose_agent.auth.daily_usage import DailyUsageRecorder
+from purpose_agent.auth.metering import KeyMeter
+from purpose_agent.auth.quotas import QuotaLedger
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenPolicy, TokenService
 from purpose_agent.chat.tasks import session_cleanup_blueprint
 from purpose_agent.jobs.maintenance import maintenance_blueprint
 from purpose_agent.jobs.queue import job_app
+from purpose_agent.kit.backoff import BackoffPolicy
 from purpose_agent.kit.client_address import ClientAddressResolver, parse_networks
 from purpose_agent.kit.clock import system_clock
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.isolation import ProcessRunner
 from purpose_agent.kit.log_shipping import LogSink
 from purpose_agent.kit.logging import configure_logging
 from purpose_agent.kit.metrics import API_FAMILIES, WORKER_FAMILIES
@@ -42,8 +49,8 @@ from purpose_agent.kit.tracing_setup import configure_tracing
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.embeddings.factory import build_embedder
+from purpose_agent.knowledge.parsing import PARSER_MODULES
 from purpose_agent.knowledge.tasks import IngestionJobPolicy, ingestion_blueprint
-from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import (
     BreakerPolicy,
     BreakerStore,
@@ -57,7 +64,8 @@ from purpose_agent.llm.recorder import DatabaseRecorder
 from purpose_agent.llm.registry import build_provider
 from purpose_agent.llm.router import LLMRouter, RouterPolicy
 from purpose_agent.personas.profile import ProfileCache
-from purpose_agent.settings import AppEnv, JwtAlgorithm, LogFormat, Settings
+from purpose_agent.secrets.refresher import SecretRefresher
+from purpose_agent.settings import AppEnv, JwtAlgorithm, LogFormat, Settings, jwt_secret_problem
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -161,6 +169,7 @@ def embedder_from(settings: Settings, *, threads: int = WORKER_EMBEDDER_THREADS)
         dimension=settings.knowledge.embedder_dimension,
         max_tokens=settings.knowledge.embedder_max_tokens,
         threads=threads,
+        timeout=settings.knowledge.embedder_timeout_seconds,
     )
 
 
@@ -189,11 +198,12 @@ def worker_app(
                 timeout_seconds=settings.jobs.ingest_timeout_seconds,
                 retry_backoff_seconds=settings.jobs.ingest_retry_backoff_seconds,
             ),
-            # As many parses at once as jobs; a job past them (a parse that outlived its timeout
-            # still holds its thread) fails its attempt and is retried.
+            # Chunking: as many at once as jobs.
             BoundedExecutor(
-                "parse", workers=settings.jobs.worker_concurrency, max_queued=settings.jobs.worker_concurrency
+                "chunk", workers=settings.jobs.worker_concurrency, max_queued=settings.jobs.worker_concurrency
             ),
+            # Parsing: in a process of its own, killed with its job's timeout (a thread cannot be).
+            parse_processes(settings.jobs.worker_concurrency),
         )
     ]
     if maintenance:
@@ -205,11 +215,69 @@ def worker_app(
             session_cleanup_blueprint(sessionmaker, system_clock, settings.chat.session_cleanup_batch),
             audit_retention_blueprint(sessionmaker, system_clock, settings.security.audit_retention_days),
         ]
-    return job_app(settings.database.sqlalchemy_url(), blueprints)
+    return job_app(
+        settings.database.sqlalchemy_url(), blueprints, pool_timeout=settings.database.pool_timeout_seconds
+    )
 
 
-def token_service(settings: Settings) -> TokenService:
-    """Tokens under the configured algorithm; in development, HS256 with a generated secret if none."""
+def parse_processes(concurrency: int) -> ProcessRunner:
+    """Document parsing in child processes, as many at once as jobs, the parsers imported once."""
+    return ProcessRunner("parse", processes=concurrency, max_queued=concurrency, preload=PARSER_MODULES)
+
+
+def secret_refresher(settings: Settings) -> SecretRefresher | None:
+    """The background refresh of the secrets that came from the provider; None when none did."""
+    cache = settings.secret_cache
+    if cache is None or not settings.provided_secrets:
+        return None
+    return SecretRefresher(cache, settings.provided_secrets, settings.secrets.cache_ttl_seconds)
+
+
+# A request whose token names a key this process does not know waits this long at most for the
+# secrets to be fetched again (another replica may have fetched a rotated key first).
+UNKNOWN_KEY_WAIT_SECONDS = 2.0
+
+
+def token_service(settings: Settings, secrets: SecretRefresher | None = None) -> TokenService:
+    """Tokens under the configured algorithm; in development, HS256 with a generated secret if none.
+
+    When the signing key came from the secrets provider, `secrets`' refreshes rotate it."""
+    variable = signing_key_variable(settings)
+    follows = secrets if secrets is not None and variable in secrets.names else None
+    service = TokenService(
+        token_policy(settings, rotation_margin=follows.every if follows else 0.0),
+        refresh_keys=(lambda: follows.refresh_on_demand(UNKNOWN_KEY_WAIT_SECONDS)) if follows else None,
+    )
+    if follows is not None:
+        follows.subscribe(functools.partial(rotate_signing_key, settings, service))
+    return service
+
+
+def signing_key_variable(settings: Settings) -> str:
+    """The secret new tokens are signed with: JWT_SECRET (HS256) or JWT_PRIVATE_KEY."""
+    return "JWT_SECRET" if settings.security.jwt_algorithm is JwtAlgorithm.hs256 else "JWT_PRIVATE_KEY"
+
+
+def rotate_signing_key(settings: Settings, tokens: TokenService, values: Mapping[str, str]) -> None:
+    """Sign with the provider's new key, unless it is one the start would have refused (then the
+    current key goes on signing, and the refusal is logged)."""
+    variable = signing_key_variable(settings)
+    key = values.get(variable)
+    if key is None:
+        return
+    problem = jwt_secret_problem(key) if variable == "JWT_SECRET" else None
+    if problem is not None and settings.server.app_env is AppEnv.production:
+        log.error("token_signing_key_refused", variable=variable, reason=problem)
+        return
+    try:
+        tokens.rotate(key)
+    except (ValueError, InvalidKeyError):
+        reason = f"not a {settings.security.jwt_algorithm.value} key"
+        log.error("token_signing_key_refused", variable=variable, reason=reason)
+
+
+def token_policy(settings: Settings, *, rotation_margin: float = 0.0) -> TokenPolicy:
+    """The configured algorithm, names, lifetimes and the keys at start."""
     algorithm = settings.security.jwt_algorithm.value
     if settings.security.jwt_algorithm is JwtAlgorithm.hs256:
         secret = (
@@ -226,17 +294,16 @@ def token_service(settings: Settings) -> TokenService:
             else None
         )
         verifying = settings.security.jwt_public_key
-    return TokenService(
-        TokenPolicy(
-            algorithm=algorithm,
-            issuer=settings.security.jwt_issuer,
-            audience=settings.security.jwt_audience,
-            ttl_seconds=settings.security.jwt_ttl_seconds,
-            leeway_seconds=settings.security.jwt_leeway_seconds,
-            signing_key=signing,
-            verifying_key=verifying,
-            jwks_url=settings.security.jwt_jwks_url,
-        )
+    return TokenPolicy(
+        algorithm=algorithm,
+        issuer=settings.security.jwt_issuer,
+        audience=settings.security.jwt_audience,
+        ttl_seconds=settings.security.jwt_ttl_seconds,
+        leeway_seconds=settings.security.jwt_leeway_seconds,
+        signing_key=signing,
+        verifying_key=verifying,
+        jwks_url=settings.security.jwt_jwks_url,
+        rotation_margin_seconds=rotation_margin,
     )
 
 
@@ -252,9 +319,27 @@ def _development_secret(settings: Settings) -> str:
 
 
 def login_throttle(settings: Settings, redis: Redis | None) -> LoginThrottle:
+    """Sign-in attempts counted on the app's Redis, under the rate limits' key prefix, with the same
+    bounded wait and retry as the breakers when Redis fails."""
     return LoginThrottle(
-        redis, settings.security.login_failures_per_username, settings.security.login_failures_per_address
+        redis,
+        settings.security.login_failures_per_username,
+        settings.security.login_failures_per_address,
+        prefix=f"{settings.rate_limits.key_prefix}:login",
+        timeout=settings.redis.timeout_seconds,
+        retry_after=settings.rate_limits.redis_retry_seconds,
     )
+
+
+def key_meter(
+    settings: Settings, redis: Redis | None, sessionmaker: async_sessionmaker[AsyncSession]
+) -> KeyMeter:
+    """The keys' quotas on the app's Redis (in memory without one, or while it fails), and their usage
+    per day in PostgreSQL."""
+    ledger = QuotaLedger(
+        redis, timeout=settings.redis.timeout_seconds, retry_after=settings.rate_limits.redis_retry_seconds
+    )
+    return KeyMeter(ledger, DailyUsageRecorder(sessionmaker))
 
 
 def change_handlers(

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.dependencies import AuthContext
 from purpose_agent.auth.key_use import KeyUseRecorder
+from purpose_agent.auth.metering import KeyMeter
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenService
 from purpose_agent.chat.endpoints import ChatContext
@@ -33,10 +34,12 @@ from purpose_agent.composition import (
     build_router,
     change_handlers,
     embedder_from,
+    key_meter,
     login_throttle,
     metrics_access,
     rate_limiter_from,
     redis_client,
+    secret_refresher,
     token_service,
 )
 from purpose_agent.db.engine import DatabaseContext, create_engine, create_sessionmaker
@@ -58,6 +61,7 @@ from purpose_agent.mcp.stdio import StdioContext
 from purpose_agent.mcp.tools import build_server, http_session_manager, transport_security
 from purpose_agent.personas.endpoints import PersonasContext
 from purpose_agent.personas.profile import ProfileCache
+from purpose_agent.personas.queries import AgentDirectory
 from purpose_agent.settings import Settings
 
 log = structlog.get_logger("purpose_agent.app")
@@ -77,6 +81,8 @@ class AppContext:
     tokens: TokenService
     authenticator: Authenticator
     login_throttle: LoginThrottle
+    meter: KeyMeter
+    agents: AgentDirectory
     rate_limiter: RateLimiter
     profiles: ProfileCache
     embedder: Embedder
@@ -140,10 +146,14 @@ async def open_context(
     router, recorder = build_router(settings, redis, sessionmaker)
     embedder = embedder_from(settings, threads=embedder_threads)
     inspection = BoundedExecutor("inspect", workers=1, max_queued=INSPECTIONS_QUEUED)
-    tokens = token_service(settings)
+    # The secrets that came from the provider, refreshed every TTL where callers are checked: the
+    # token signing key follows it.
+    secrets = secret_refresher(settings) if authenticates else None
+    tokens = token_service(settings, secrets)
     key_uses = KeyUseRecorder(sessionmaker)
     key_uses.start()
     authenticator = Authenticator(tokens, key_uses, settings.security.auth_cache_seconds)
+    meter = key_meter(settings, redis, sessionmaker)
     profiles = ProfileCache(settings.chat.persona_cache_seconds)
     changes = ChangeListener(
         settings.database.sqlalchemy_url(),
@@ -152,6 +162,8 @@ async def open_context(
     )
     if authenticates:
         changes.start()
+    if secrets is not None:
+        secrets.start()
     rate_limiter = rate_limiter or rate_limiter_from(settings)
     if not rate_limiter.shared:
         log.warning("rate_limits_in_memory", detail="per process only; set REDIS_URL to share them")
@@ -165,6 +177,8 @@ async def open_context(
         tokens=tokens,
         authenticator=authenticator,
         login_throttle=login_throttle(settings, redis),
+        meter=meter,
+        agents=AgentDirectory(),
         rate_limiter=rate_limiter,
         profiles=profiles,
         embedder=embedder,
@@ -178,6 +192,7 @@ async def open_context(
             profiles=profiles,
             extractive_fallback=settings.llm.extractive_fallback,
             local_answers=settings.llm.local_answers,
+            meter=meter,
         ),
         conversations=PersonaConversations(),
         inspection=inspection,
@@ -201,10 +216,13 @@ async def open_context(
     try:
         yield built
     finally:
+        if secrets is not None:
+            await secrets.aclose()
         await changes.aclose()
         inspection.shutdown()
         await recorder.aclose()
         await key_uses.aclose()
+        await meter.aclose()
         await router.aclose()
         await embedder.aclose()
         await rate_limiter.aclose()

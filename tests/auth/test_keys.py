@@ -29,6 +29,9 @@ async def test_a_user_key_is_refused_admin_routes_with_403_and_admitted_to_searc
     assert refused.status_code == 403
     assert refused.json()["detail"] == "This needs the admin role."
     assert (await user_client.post("/api/knowledge/search", json={"query": "kettle"})).status_code == 200
+    me = (await user_client.get("/api/auth/me")).json()
+    assert (me["name"], me["role"]) == ("test user", "user"), "a client learns what it may offer"
+    assert me["id"].startswith("key:")
 
 
 async def test_a_bearer_key_works_and_only_its_digest_is_stored(app: FastAPI, session: AsyncSession) -> None:

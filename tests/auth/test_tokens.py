@@ -63,6 +63,9 @@ async def test_a_user_signs_in_and_the_token_carries_their_role(app: FastAPI, cl
     async with api_client(app) as bearer:
         assert (await bearer.get("/api/agents", headers=headers)).status_code == 200
         assert (await bearer.get("/api/personas", headers=headers)).status_code == 403
+        me = (await bearer.get("/api/auth/me", headers=headers)).json()
+    assert (me["name"], me["role"]) == (username, "user")
+    assert me["id"].startswith("user:")
 
 
 async def test_a_disabled_user_s_token_is_refused_at_once(app: FastAPI, client: AsyncClient) -> None:

@@ -130,3 +130,37 @@ async def test_0009_indexes_the_chunks_already_stored_and_downgrades_to_the_plai
             assert await stored(conn) == await recounted(conn)
     finally:
         await engine.dispose()
+
+
+async def test_0010_leaves_existing_keys_and_users_unrestricted_and_downgrades(scratch_url: str) -> None:
+    upgrade(scratch_url, "0009")
+    engine = create_engine(scratch_url, pool_size=1, connect_timeout=5)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text(
+                    "INSERT INTO api_keys (id, name, role, prefix, digest)"
+                    " VALUES (gen_random_uuid(), 'old', 'user', 'pa_old', repeat('0', 64))"
+                )
+            )
+        upgrade(scratch_url)
+        async with engine.connect() as conn:
+            limits = await conn.execute(
+                text(
+                    "SELECT agents, operations, requests_per_day, tokens_per_day, cost_per_month_usd"
+                    " FROM api_keys"
+                )
+            )
+            assert list(limits) == [(None, None, None, None, None)], "unrestricted, without quotas"
+            assert await conn.scalar(text("SELECT count(*) FROM api_key_usage")) == 0
+
+        command.downgrade(alembic_config(scratch_url), "0009")
+        async with engine.connect() as conn:
+            assert await conn.scalar(text("SELECT to_regclass('api_key_usage')")) is None
+            columns = await conn.scalars(
+                text("SELECT column_name FROM information_schema.columns WHERE table_name = 'users'")
+            )
+            assert "agents" not in set(columns)
+            assert await conn.scalar(text("SELECT name FROM api_keys")) == "old"
+    finally:
+        await engine.dispose()

@@ -106,6 +106,10 @@ class Podman:
     def kill(self, container: str) -> None:
         self.run("kill", "--signal", "KILL", container)
 
+    def stop(self, container: str, *, grace_seconds: int) -> None:
+        """SIGTERM, then SIGKILL if the container is still running after `grace_seconds`."""
+        self.run("stop", "--time", str(grace_seconds), container, timeout=grace_seconds + 30)
+
     def remove_all(self) -> None:
         for container in self.started:
             self.run("rm", "--force", "--volumes", container, check=False)

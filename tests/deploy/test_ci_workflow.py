@@ -24,7 +24,9 @@ def test_it_runs_the_gates_of_ci_run_then_builds_the_image() -> None:
     assert job["container"]["image"] == "debian:bookworm"
     runs = [step["run"] for step in job["steps"] if "run" in step]
     assert "bash .ci/run" in runs
-    assert "make test" in (PROJECT_ROOT / ".ci" / "run").read_text()
+    ci_run = (PROJECT_ROOT / ".ci" / "run").read_text()
+    assert "make test\n" in ci_run
+    assert "make test-system\n" in ci_run
     [build] = [run for run in runs if "podman build" in run]
     assert runs.index(build) > runs.index("bash .ci/run")
     assert "--format docker" in build

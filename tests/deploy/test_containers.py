@@ -30,6 +30,7 @@ pytestmark = pytest.mark.skipif(missing_tools() is not None, reason=str(missing_
 
 TAG = "localhost/purpose-agent:test"
 CHAT_LIMIT = 10
+CLIENT_THREADS = 4
 SUPPORT_DOCUMENT = PROJECT_ROOT / "knowledge" / "support" / "errors-and-troubleshooting.md"
 QUESTION = "What does a 413 error mean?"
 # Measurements of this run, for the report (docs/DEPLOYMENT.md quotes them).
@@ -322,7 +323,10 @@ def test_a_worker_killed_mid_ingestion_leaves_every_chunk_stored_once(stack: Sta
     assert rows == chunk_rows(stack.database_url, reference["document_id"])
 
 
-def test_an_api_replica_killed_under_load_fails_no_request(stack: Stack) -> None:
+def load_while(stack: Stack, disrupt: Callable[[], None]) -> list[str]:
+    """Four clients send chats, searches and agent lists through the proxy; once both replicas have
+    answered for a while `disrupt` runs, and the load goes on until as much again was answered. The
+    failures the clients saw are returned."""
     # Enough keys that no one of them reaches the chat limit.
     keys = [stack.user_key() for _ in range(40)]
     failures: list[str] = []
@@ -333,8 +337,7 @@ def test_an_api_replica_killed_under_load_fails_no_request(stack: Stack) -> None
         with httpx.Client(base_url=stack.proxy.base_url, timeout=30) as client:
             n = 0
             while not stop.is_set():
-                key = keys[(thread * 97 + n) % len(keys)]
-                headers = {"X-API-Key": key}
+                headers = {"X-API-Key": keys[(thread * 97 + n) % len(keys)]}
                 try:
                     if n % 3 == 0:
                         body = {"agent_id": "support-agent", "question": QUESTION}
@@ -353,23 +356,63 @@ def test_an_api_replica_killed_under_load_fails_no_request(stack: Stack) -> None
                     failures.append(repr(exc))
                 n += 1
 
-    threads = [threading.Thread(target=load, args=(n,)) for n in range(4)]
+    threads = [threading.Thread(target=load, args=(n,)) for n in range(CLIENT_THREADS)]
     for thread in threads:
         thread.start()
-    # Under load on both replicas (their embedders loaded), one is killed; the load goes on as long again.
-    wait_until(lambda: len(answered) >= 30)
-    before_kill = len(answered)
-    stack.podman.kill(next(iter(stack.apis)))
-    wait_until(lambda: len(answered) >= 2 * before_kill)
-    stop.set()
-    for thread in threads:
-        thread.join(timeout=60)
+    try:
+        wait_until(lambda: len(answered) >= 30)
+        before = len(answered)
+        disrupt()
+        wait_until(lambda: len(answered) >= 2 * before)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    return failures
 
-    # A response the killed replica had begun to send (its headers out, its body not) is lost: no proxy
-    # can retry a request once its answer has started. At most one such per client thread; anything
-    # else (a 5xx, a refused connection, a request never answered) is a failure of the service.
-    begun = [failure for failure in failures if "without sending complete message body" in failure]
-    assert [failure for failure in failures if failure not in begun] == []
-    assert len(begun) <= len(threads)
-    assert len(answered) >= 2 * before_kill, "the surviving replica went on serving"
-    assert stack.proxy.retried() >= 1, "the killed replica's requests were retried on the other"
+
+def bring_back(stack: Stack, container: str) -> None:
+    """The replica started again (same container, same port), as its orchestrator would, and back in
+    the proxy's rotation: nginx tries a replica it saw fail again only after fail_timeout (10 s)."""
+    stack.podman.run("start", container)
+    wait_ready(stack.apis[container])
+    marker = f"back-{uuid.uuid4().hex}"
+    with stack.client() as client:
+
+        def served_by_it() -> bool:
+            client.get("/health", headers={"X-Request-ID": marker})
+            return marker in stack.podman.run("logs", "--since", "60s", container).stdout
+
+        wait_until(served_by_it, timeout=30)
+
+
+def test_an_api_replica_stopped_under_load_fails_no_request(stack: Stack) -> None:
+    # What an orchestrator does on a rolling update, a scale-down or a node drain: SIGTERM, then a
+    # grace period. The replica stops taking connections, finishes what it began and exits; nginx sends
+    # every request it could not connect for, or whose idle connection closed under it, to the other.
+    replica = list(stack.apis)[1]
+    retried_before = stack.proxy.retried()
+    failures = load_while(stack, lambda: stack.podman.stop(replica, grace_seconds=30))
+    try:
+        assert failures == []
+        assert stack.proxy.retried() > retried_before, "requests were passed on to the other replica"
+    finally:
+        bring_back(stack, replica)
+
+
+def test_an_api_replica_killed_under_load_fails_no_request(stack: Stack) -> None:
+    # A crash (SIGKILL: out of memory, a node lost): nothing is finished. Every request the dead replica
+    # had not begun to answer is retried on the other. A response whose headers it had already sent
+    # cannot be: its client has begun to read it, and no proxy can replace a response half given. The
+    # window is the microseconds between a response's two writes, so at most one per client thread;
+    # anything else (a 5xx, a refused connection, a request never answered) is a failure of the service.
+    replica = next(iter(stack.apis))
+    retried_before = stack.proxy.retried()
+    failures = load_while(stack, lambda: stack.podman.kill(replica))
+    try:
+        begun = [failure for failure in failures if "without sending complete message body" in failure]
+        assert [failure for failure in failures if failure not in begun] == []
+        assert len(begun) <= CLIENT_THREADS
+        assert stack.proxy.retried() > retried_before, "the killed replica's requests were retried"
+    finally:
+        bring_back(stack, replica)

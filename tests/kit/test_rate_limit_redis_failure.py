@@ -7,16 +7,11 @@ answers, and a private redis-server that is stopped and started again.
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import time
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-import redis
 
 from purpose_agent.kit.rate_limit import FailureMode
 from tests.conftest import LogCapture, Start, client_of
+from tests.faulty_servers import PrivateRedis, black_hole
 from tests.kit.conftest import CHEAP_ROUTE, assert_refused
 from tests.ports import free_port
 
@@ -48,32 +43,23 @@ async def test_when_redis_fails_limits_hold_in_memory_and_readiness_shows_it_deg
 
 
 async def test_a_redis_that_never_answers_costs_one_timeout_then_nothing(start: Start) -> None:
-    async def accept_and_stay_silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # until the client gives up and closes
-        writer.close()
-
-    silent = await asyncio.start_server(accept_and_stay_silent, "127.0.0.1", 0)
-    port = silent.sockets[0].getsockname()[1]
-    try:
-        async with (
-            start(
-                rate_limit_redis_url=f"redis://127.0.0.1:{port}/0",
-                rate_limit_redis_timeout_seconds=0.2,
-                rate_limit_redis_retry_seconds=60,
-            ) as app,
-            client_of(app) as client,
-        ):
-            started = time.perf_counter()
-            assert (await client.get(CHEAP_ROUTE)).status_code == 401
-            assert 0.2 <= time.perf_counter() - started < 2
-            started = time.perf_counter()
-            assert (await client.get(CHEAP_ROUTE)).status_code == 401
-            assert time.perf_counter() - started < 0.2, "on the fallback, Redis is not waited for again"
-            check = (await client.get("/health/ready")).json()["checks"]["rate_limiter"]
-            assert check["status"] == "degraded"
-    finally:
-        silent.close()
-        await silent.wait_closed()
+    async with (
+        black_hole() as silent,
+        start(
+            rate_limit_redis_url=f"redis://{silent}/0",
+            rate_limit_redis_timeout_seconds=0.2,
+            rate_limit_redis_retry_seconds=60,
+        ) as app,
+        client_of(app) as client,
+    ):
+        started = time.perf_counter()
+        assert (await client.get(CHEAP_ROUTE)).status_code == 401
+        assert 0.2 <= time.perf_counter() - started < 2
+        started = time.perf_counter()
+        assert (await client.get(CHEAP_ROUTE)).status_code == 401
+        assert time.perf_counter() - started < 0.2, "on the fallback, Redis is not waited for again"
+        check = (await client.get("/health/ready")).json()["checks"]["rate_limiter"]
+        assert check["status"] == "degraded"
 
 
 async def test_when_redis_fails_and_the_mode_is_refuse_limited_requests_get_503(start: Start) -> None:
@@ -92,47 +78,6 @@ async def test_when_redis_fails_and_the_mode_is_refuse_limited_requests_get_503(
         ready = await client.get("/health/ready")
         assert ready.status_code == 503
         assert ready.json()["failed"] == ["rate_limiter"]
-
-
-class PrivateRedis:
-    """A redis-server of one test's own on a fixed port, that can be stopped and started again."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.workdir = workdir
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", ""]
-        self.process = subprocess.Popen(
-            [*command, "--appendonly", "no"], cwd=self.workdir, stdout=subprocess.DEVNULL
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return
-                except redis.ConnectionError:
-                    assert time.monotonic() < deadline, "redis-server did not answer"
-                    time.sleep(0.05)
-        finally:
-            client.close()
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-        self.process = None
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
-    server = PrivateRedis(tmp_path)
-    yield server
-    server.stop()
 
 
 async def test_the_limiter_returns_to_redis_when_it_is_back(

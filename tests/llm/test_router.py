@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from purpose_agent.llm.backoff import BackoffPolicy
+from purpose_agent.kit.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerPolicy, MemoryBreakers
 from purpose_agent.llm.errors import AllProvidersFailed, FailureReason
 from purpose_agent.llm.models import FailoverEvent, UsageRecord

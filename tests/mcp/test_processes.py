@@ -92,8 +92,9 @@ class Deployment:
         manual.write_text(MANUAL)
         self.run("ingest", str(manual.parents[1]))
 
-    def key(self, role: str = "user") -> str:
-        return self.run("keys", "create", "--role", role, "--name", f"mcp test {role}").strip()
+    def key(self, role: str = "user", *limits: str) -> str:
+        """A key made by `keys create`, with these scope and quota options (`--operation search`...)."""
+        return self.run("keys", "create", "--role", role, "--name", f"mcp test {role}", *limits).strip()
 
     def serve(self) -> int:
         port = free_port()
@@ -256,6 +257,26 @@ async def test_stdio_calls_count_against_the_keys_mcp_rate_limit(deployment: Dep
             limited = await client.call_tool("list_agents", {})
     assert limited.is_error
     assert "Rate limited: Rate limit of 2 per 1 minute for mcp reached" in text(limited)
+
+
+async def test_stdio_holds_a_key_to_its_scope_and_its_quotas(deployment: Deployment) -> None:
+    errlog_path = deployment.workdir / "stdio-scoped.log"
+    key = deployment.key("user", "--operation", "search")
+    with errlog_path.open("w") as errlog, pytest.raises(ExceptionGroup):
+        async with Client(stdio_client(deployment.stdio(key), errlog=errlog)) as client:
+            await client.list_tools()
+    assert errlog_path.read_text().splitlines()[-1] == (
+        "error: This API key may not use the operation 'mcp'; it may use: search."
+    )
+    with (deployment.workdir / "stdio-quota.log").open("w") as errlog:
+        key = deployment.key("user", "--operation", "mcp", "--requests-per-day", "1")
+        async with Client(stdio_client(deployment.stdio(key), errlog=errlog)) as client:
+            assert not (await client.call_tool("list_agents", {})).is_error
+            over = await client.call_tool("list_agents", {})
+            asked = await client.call_tool("ask_agent", {"agent_id": "kettle-helper", "question": "Hello?"})
+    assert over.is_error
+    assert "Quota exceeded: This API key's quota requests_per_day of 1 is used up" in text(over)
+    assert "Quota exceeded" in text(asked)
 
 
 def test_the_stdio_command_without_a_key_says_which_setting_is_missing(deployment: Deployment) -> None:

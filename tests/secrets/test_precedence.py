@@ -45,6 +45,9 @@ def test_environment_then_provider_then_dotenv_then_default(
     assert providers["openai"].api_key is not None
     assert providers["openai"].api_key.get_secret_value() == "sk-openai-from-dotenv"
     assert settings.knowledge.embedder_api_key is None
+    # What a refresh may change: what the provider gave and nothing above it set (REDIS_URL: the
+    # environment); the LLM providers' keys are their own settings'.
+    assert settings.provided_secrets == {"JWT_SECRET"}
 
 
 def test_the_default_env_provider_reads_no_files(

@@ -1,7 +1,9 @@
-"""The dependencies routes declare: who is calling, and whether that role may do this.
+"""The dependencies routes declare: who is calling, whether that role may do this, and whether the
+caller's scope allows the operation.
 
 A caller presents an API key (X-API-Key, or Authorization: Bearer pa_...) or a JWT (Authorization:
-Bearer). Whatever is wrong with either, the answer is the same 401 "invalid credentials".
+Bearer). Whatever is wrong with either, the answer is the same 401 "invalid credentials". A key's
+request is then admitted against its quotas (429 once one is used up), and counted.
 """
 
 from __future__ import annotations
@@ -18,10 +20,13 @@ from purpose_agent.audit import service as audit
 from purpose_agent.auth import keys
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Forbidden, Unauthenticated
-from purpose_agent.auth.principal import Principal, Refusal, Role
+from purpose_agent.auth.metering import KeyMeter
+from purpose_agent.auth.principal import Operation, Principal, Refusal, Role
+from purpose_agent.auth.scopes import AgentNames, check_operation
 from purpose_agent.auth.throttle import LoginThrottle
 from purpose_agent.auth.tokens import TokenService, looks_like_jwt
 from purpose_agent.kit.app_context import context_of
+from purpose_agent.kit.clock import Clock
 from purpose_agent.kit.metrics import AUTH_FAILURES
 from purpose_agent.kit.timings import stage
 
@@ -54,6 +59,17 @@ class AuthContext(Protocol):
     @property
     def login_throttle(self) -> LoginThrottle: ...
 
+    @property
+    def meter(self) -> KeyMeter:
+        """Each key's quotas and usage."""
+
+    @property
+    def agents(self) -> AgentNames:
+        """Which agents exist, for the scopes that name them."""
+
+    @property
+    def clock(self) -> Clock: ...
+
 
 def auth_context(request: Request) -> AuthContext:
     context: AuthContext = context_of(request)
@@ -77,6 +93,8 @@ async def current_principal(request: Request) -> Principal:
         await _note_denied(context.sessionmaker, request, secret)
         raise Unauthenticated(INVALID)
     request.state.principal = found
+    with stage("auth"):  # a key's quotas are part of admitting its request
+        await context.meter.admit(found, context.clock())
     return found
 
 
@@ -111,5 +129,18 @@ def require_role(role: Role) -> Callable[[Principal], Awaitable[Principal]]:
     return check
 
 
+def require_operation(operation: Operation) -> Callable[[Principal], Awaitable[Principal]]:
+    """A dependency that admits users (and admins) whose scope allows `operation`; others get 403."""
+
+    async def check(principal: Annotated[Principal, Depends(require_role(Role.user))]) -> Principal:
+        check_operation(principal, operation)
+        return principal
+
+    return check
+
+
 UserPrincipal = Annotated[Principal, Depends(require_role(Role.user))]
 AdminPrincipal = Annotated[Principal, Depends(require_role(Role.admin))]
+ChatPrincipal = Annotated[Principal, Depends(require_operation(Operation.chat))]
+SearchPrincipal = Annotated[Principal, Depends(require_operation(Operation.search))]
+McpPrincipal = Annotated[Principal, Depends(require_operation(Operation.mcp))]

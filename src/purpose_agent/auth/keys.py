@@ -14,14 +14,17 @@ import hashlib
 import hmac
 import secrets
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from purpose_agent.auth.models import ApiKey
-from purpose_agent.auth.principal import Principal, Refusal, Role
+from purpose_agent.auth.principal import Principal, Quotas, Refusal, Role, Scope
+from purpose_agent.auth.scopes import stored_values
 from purpose_agent.db.notifications import announce
 
 KEY_PREFIX = "pa_"
@@ -43,8 +46,18 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# The columns of a key's scope and quotas, as the API names them too.
+LIMIT_FIELDS = ("agents", "operations", "requests_per_day", "tokens_per_day", "cost_per_month_usd")
+
+
 def principal_of(key: ApiKey) -> Principal:
-    return Principal(id=f"key:{key.id}", name=key.name, role=Role(key.role))
+    return Principal(
+        id=f"key:{key.id}",
+        name=key.name,
+        role=Role(key.role),
+        scope=Scope.of(key.agents, key.operations),
+        quotas=Quotas(key.requests_per_day, key.tokens_per_day, key.cost_per_month_usd),
+    )
 
 
 async def create_key(
@@ -54,8 +67,10 @@ async def create_key(
     role: Role,
     created_by: str | None = None,
     expires_at: datetime | None = None,
+    limits: Mapping[str, Any] | None = None,
 ) -> IssuedKey:
-    """A new key of `role`; flushed, not committed."""
+    """A new key of `role` with its scope and quotas (`limits`, by `LIMIT_FIELDS`; unrestricted when
+    left out); flushed, not committed. The agents named are not checked here (`scopes`)."""
     secret = KEY_PREFIX + secrets.token_urlsafe(32)
     key = ApiKey(
         id=uuid.uuid4(),
@@ -65,10 +80,26 @@ async def create_key(
         digest=digest(secret),
         created_by=created_by,
         expires_at=expires_at,
+        **stored_values(limits or {}, LIMIT_FIELDS),
     )
     session.add(key)
     await session.flush()
     return IssuedKey(key.id, name, role, key.prefix, secret)
+
+
+async def update_key(session: AsyncSession, key_id: uuid.UUID, changes: Mapping[str, Any]) -> ApiKey | None:
+    """Change a key's name, scope or quotas (`changes`: only the fields to change); None when there is no
+    such key. Every process drops the key from its cache when this commits."""
+    key = await session.get(ApiKey, key_id, with_for_update=True)
+    if key is None:
+        return None
+    for field, value in stored_values(changes, LIMIT_FIELDS).items():
+        setattr(key, field, value)
+    if changes.get("name") is not None:
+        key.name = changes["name"]
+    await session.flush()
+    await announce(session, f"key:{key.id}")
+    return key
 
 
 def well_formed(secret: str) -> bool:

@@ -1,12 +1,13 @@
-"""Tables of authentication: API keys (kept only as digests) and users (argon2id hashes)."""
+"""Tables of authentication: API keys (kept only as digests, with their scope and quotas), users
+(argon2id hashes, with their scope), and each key's usage per day."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import Boolean, DateTime, String, func
-from sqlalchemy.dialects.postgresql import UUID
+from sqlalchemy import BigInteger, Boolean, Date, DateTime, Float, Integer, String, func
+from sqlalchemy.dialects.postgresql import ARRAY, UUID
 from sqlalchemy.orm import Mapped, mapped_column
 
 from purpose_agent.db.base import Base
@@ -27,6 +28,13 @@ class ApiKey(Base):
     expires_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The agents (persona ids) and operations the key is limited to; NULL: every one.
+    agents: Mapped[list[str] | None] = mapped_column(ARRAY(String(63)))
+    operations: Mapped[list[str] | None] = mapped_column(ARRAY(String(16)))
+    # Quotas; NULL: none.
+    requests_per_day: Mapped[int | None] = mapped_column(Integer)
+    tokens_per_day: Mapped[int | None] = mapped_column(BigInteger)
+    cost_per_month_usd: Mapped[float | None] = mapped_column(Float)
 
 
 class User(Base):
@@ -42,3 +50,22 @@ class User(Base):
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # As for keys: NULL is every agent, every operation.
+    agents: Mapped[list[str] | None] = mapped_column(ARRAY(String(63)))
+    operations: Mapped[list[str] | None] = mapped_column(ARRAY(String(16)))
+
+
+class KeyUsageDay(Base):
+    """What one key did on one day (UTC): admitted requests, the tokens of its answers, their cost.
+
+    Added to by the usage recorder in batches; no foreign key, so that a batch is never refused for a
+    key it does not see yet (keys are revoked, never deleted)."""
+
+    __tablename__ = "api_key_usage"
+
+    key_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    requests: Mapped[int] = mapped_column(BigInteger, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    completion_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_usd: Mapped[float] = mapped_column(Float, default=0.0)

@@ -1,80 +1,139 @@
-"""Failed sign-ins counted per username and per client address, in Redis when there is one.
+"""Sign-in attempts counted per username and per client address, in Redis when it answers.
 
-A moving window (the `limits` library) over the failures only: a user who types the right
-password is never slowed down by their own earlier typos beyond the limit, and an attacker
-guessing one account's password, or many accounts' from one address, is stopped either way.
-When Redis fails, the count continues in this process's memory rather than letting guesses through.
+Each attempt is counted before its password is checked, in one atomic step (attempt_windows.py): a
+burst of guesses sent at once gets no more than the limit through to the password check, the rest
+a 429. A sign-in that succeeds is taken back out, so the windows hold failures (and attempts still
+being checked): a user who types the right password is not slowed down by their own earlier typos
+beyond the limit, and an attacker guessing one account's password, or many accounts' from one
+address, is stopped either way.
+
+When Redis fails or does not answer within `timeout` seconds, attempts are counted in this process's
+memory rather than let through, and Redis is tried again `retry_after` seconds later: the counts are
+shared again as soon as it is back (those made in memory meanwhile stay in memory).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
-from typing import Any
+import uuid
+from dataclasses import dataclass
 
 import structlog
-from limits import RateLimitItem, parse
-from limits.aio.storage import MemoryStorage, RedisStorage, Storage
-from limits.aio.strategies import MovingWindowRateLimiter
+from limits import parse
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from purpose_agent.auth.attempt_windows import Bucket, MemoryAttemptWindows, RedisAttemptWindows
 
 log = structlog.get_logger("purpose_agent.auth")
 
 
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One sign-in attempt: counted (`retry_after` None) or refused, and where it was counted."""
+
+    id: str
+    buckets: tuple[Bucket, ...]
+    retry_after: int | None
+    on_redis: bool
+
+    @property
+    def admitted(self) -> bool:
+        return self.retry_after is None
+
+
 class LoginThrottle:
     def __init__(
-        self, redis: Redis | None, per_username: str, per_address: str, prefix: str = "login"
+        self,
+        redis: Redis | None,
+        per_username: str,
+        per_address: str,
+        *,
+        prefix: str = "login",
+        timeout: float = 1.0,
+        retry_after: float = 5.0,
     ) -> None:
-        self.per_username: RateLimitItem = parse(per_username)
-        self.per_address: RateLimitItem = parse(per_address)
+        self.per_username = parse(per_username)
+        self.per_address = parse(per_address)
         self.prefix = prefix
-        # On the app's own Redis connections (closed with them), or in memory without Redis.
-        shared: dict[str, Any] = {"connection_pool": redis.connection_pool} if redis is not None else {}
-        storage: Storage = (
-            RedisStorage("async+redis://", implementation="redispy", **shared) if shared else MemoryStorage()
+        self.timeout = timeout
+        self.retry_after = retry_after
+        self._redis = RedisAttemptWindows(redis) if redis is not None else None
+        self._memory = MemoryAttemptWindows()
+        self._redis_down_until: float | None = None
+
+    @property
+    def degraded(self) -> bool:
+        """True while Redis failed and attempts are counted in this process only."""
+        return self._redis_down_until is not None
+
+    async def attempt(self, username: str, address: str) -> Attempt:
+        """Count one attempt for `username` from `address`, or refuse it (nothing counted)."""
+        buckets = self._buckets(username, address)
+        attempt_id = uuid.uuid4().hex
+        if self._redis is not None and self._redis_due():
+            try:
+                async with asyncio.timeout(self.timeout):
+                    wait = await self._redis.admit(buckets, attempt_id)
+            except (RedisError, OSError, TimeoutError) as exc:
+                self._failed(exc)
+            else:
+                self._recovered()
+                return Attempt(attempt_id, buckets, _whole(wait), on_redis=True)
+        wait = self._memory.admit(buckets, attempt_id)
+        return Attempt(attempt_id, buckets, _whole(wait), on_redis=False)
+
+    async def succeeded(self, attempt: Attempt) -> None:
+        """The attempt signed in: it stops counting against the username and the address."""
+        if not attempt.admitted:
+            return
+        if not attempt.on_redis:
+            self._memory.release(attempt.buckets, attempt.id)
+            return
+        assert self._redis is not None
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._redis.release(attempt.buckets, attempt.id)
+        except (RedisError, OSError, TimeoutError) as exc:
+            # It leaves the window by itself; until then it counts as one more failure.
+            log.warning("login_attempt_not_released", error=type(exc).__name__)
+
+    def _buckets(self, username: str, address: str) -> tuple[Bucket, ...]:
+        return (
+            Bucket(
+                f"{self.prefix}:user:{username}",
+                self.per_username.amount,
+                self.per_username.get_expiry(),
+            ),
+            Bucket(
+                f"{self.prefix}:ip:{address}",
+                self.per_address.amount,
+                self.per_address.get_expiry(),
+            ),
         )
-        self._limiter = MovingWindowRateLimiter(storage)
-        self._fallback: MovingWindowRateLimiter | None = None
 
-    async def retry_after(self, username: str, address: str) -> int | None:
-        """Seconds until another attempt is allowed, or None when one is allowed now."""
-        waits = []
-        for item, key in self._buckets(username, address):
-            if not await self._call("test", item, key):
-                reset, _ = await self._stats(item, key)
-                waits.append(max(1, math.ceil(reset - time.time())))
-        return max(waits) if waits else None
+    def _redis_due(self) -> bool:
+        down_until = self._redis_down_until
+        return down_until is None or time.monotonic() >= down_until
 
-    async def failed(self, username: str, address: str) -> None:
-        for item, key in self._buckets(username, address):
-            await self._call("hit", item, key)
+    def _failed(self, exc: BaseException) -> None:
+        if self._redis_down_until is None:
+            log.warning(
+                "login_throttle_degraded",
+                error=type(exc).__name__,
+                retry_seconds=self.retry_after,
+                detail="Redis failed; counting sign-in attempts in this process until it answers again",
+            )
+        self._redis_down_until = time.monotonic() + self.retry_after
 
-    def _buckets(self, username: str, address: str) -> list[tuple[RateLimitItem, str]]:
-        return [
-            (self.per_username, f"{self.prefix}:user:{username}"),
-            (self.per_address, f"{self.prefix}:ip:{address}"),
-        ]
+    def _recovered(self) -> None:
+        if self._redis_down_until is not None:
+            log.info("login_throttle_recovered", detail="sign-in attempts are counted in Redis again")
+            self._redis_down_until = None
 
-    async def _call(self, method: str, item: RateLimitItem, key: str) -> bool:
-        try:
-            result: bool = await getattr(self._active(), method)(item, key)
-        except Exception:
-            self._switch_to_memory()
-            result = await getattr(self._active(), method)(item, key)
-        return result
 
-    async def _stats(self, item: RateLimitItem, key: str) -> tuple[float, int]:
-        try:
-            stats = await self._active().get_window_stats(item, key)
-        except Exception:
-            self._switch_to_memory()
-            stats = await self._active().get_window_stats(item, key)
-        return stats.reset_time, stats.remaining
-
-    def _active(self) -> MovingWindowRateLimiter:
-        return self._fallback or self._limiter
-
-    def _switch_to_memory(self) -> None:
-        if self._fallback is None:
-            log.warning("login_throttle_degraded", detail="Redis failed; counting failed sign-ins in memory")
-            self._fallback = MovingWindowRateLimiter(MemoryStorage())
+def _whole(wait: float | None) -> int | None:
+    """Seconds for `Retry-After`: whole, and at least 1."""
+    return None if wait is None else max(1, math.ceil(wait))

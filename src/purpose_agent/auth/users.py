@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -12,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from purpose_agent.auth.errors import PasswordRejected, UserExists, UserNotFound
 from purpose_agent.auth.models import User
 from purpose_agent.auth.passwords import WeakPassword, check_strength, hash_password, verify_password
-from purpose_agent.auth.principal import Principal, Role
+from purpose_agent.auth.principal import Principal, Role, Scope
+from purpose_agent.auth.scopes import stored_values
 from purpose_agent.db.notifications import announce
 
 USERNAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{2,63}$"
@@ -23,11 +26,27 @@ def normalise_username(username: str) -> str:
 
 
 def principal_of_user(user: User) -> Principal:
-    return Principal(id=f"user:{user.id}", name=user.username, role=Role(user.role))
+    return Principal(
+        id=f"user:{user.id}",
+        name=user.username,
+        role=Role(user.role),
+        scope=Scope.of(user.agents, user.operations),
+    )
 
 
-async def create_user(session: AsyncSession, *, username: str, password: str, role: Role) -> User:
-    """A new user; 409 when the name is taken, 422 for a weak password. Flushed, not committed."""
+SCOPE_FIELDS = ("agents", "operations")
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    username: str,
+    password: str,
+    role: Role,
+    scope: Mapping[str, Any] | None = None,
+) -> User:
+    """A new user, limited to `scope` (agents, operations; unrestricted when left out); 409 when the
+    name is taken, 422 for a weak password. Flushed, not committed."""
     username = normalise_username(username)
     try:
         check_strength(password, username)
@@ -36,7 +55,11 @@ async def create_user(session: AsyncSession, *, username: str, password: str, ro
     if await session.scalar(select(User.id).where(User.username == username)) is not None:
         raise UserExists(f"A user named '{username}' already exists.")
     user = User(
-        id=uuid.uuid4(), username=username, password_hash=await hash_password(password), role=role.value
+        id=uuid.uuid4(),
+        username=username,
+        password_hash=await hash_password(password),
+        role=role.value,
+        **stored_values(scope or {}, SCOPE_FIELDS),
     )
     session.add(user)
     await session.flush()
@@ -78,7 +101,9 @@ async def update_user(
     role: Role | None = None,
     disabled: bool | None = None,
     password: str | None = None,
+    scope: Mapping[str, Any] | None = None,
 ) -> User:
+    """Change what is given (`scope`: only the fields to change, null lifting a limit)."""
     user = await session.get(User, user_id, with_for_update=True)
     if user is None:
         raise UserNotFound(f"There is no user with id {user_id}.")
@@ -92,6 +117,8 @@ async def update_user(
         user.role = role.value
     if disabled is not None:
         user.disabled = disabled
+    for field, value in stored_values(scope or {}, SCOPE_FIELDS).items():
+        setattr(user, field, value)
     await session.flush()
     await announce(session, f"user:{user.id}")  # every process reads the user afresh after commit
     return user

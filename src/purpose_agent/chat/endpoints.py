@@ -8,7 +8,8 @@ from typing import Annotated, Any, Protocol
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import StreamingResponse
 
-from purpose_agent.auth.dependencies import UserPrincipal
+from purpose_agent.auth.dependencies import ChatPrincipal
+from purpose_agent.auth.errors import OutOfScope
 from purpose_agent.chat import service, sessions
 from purpose_agent.chat.errors import (
     AgentNotFound,
@@ -28,7 +29,7 @@ from purpose_agent.kit.problems import problem_responses
 router = APIRouter(tags=["chat"])
 
 CHAT_PROBLEMS = problem_responses(
-    AgentNotFound, SessionNotFound, SessionExpired, SessionAgentMismatch, NoModelAnswered
+    OutOfScope, AgentNotFound, SessionNotFound, SessionExpired, SessionAgentMismatch, NoModelAnswered
 )
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -57,7 +58,7 @@ async def chat(
     data: ChatAsk,
     request: Request,
     sessionmaker: SessionmakerDep,
-    principal: UserPrincipal,
+    principal: ChatPrincipal,
     deps: ChatDepsDep,
     now: NowDep,
 ) -> ChatAnswer:
@@ -102,7 +103,7 @@ async def chat_stream(
     data: ChatAsk,
     request: Request,
     sessionmaker: SessionmakerDep,
-    principal: UserPrincipal,
+    principal: ChatPrincipal,
     deps: ChatDepsDep,
     now: NowDep,
 ) -> StreamingResponse:
@@ -127,9 +128,11 @@ async def chat_stream(
     return StreamingResponse(events, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
-@router.get("/api/sessions/{session_id}", responses=problem_responses(SessionNotFound, SessionExpired))
+@router.get(
+    "/api/sessions/{session_id}", responses=problem_responses(OutOfScope, SessionNotFound, SessionExpired)
+)
 async def get_session(
-    session_id: uuid.UUID, session: SessionDep, principal: UserPrincipal, now: NowDep
+    session_id: uuid.UUID, session: SessionDep, principal: ChatPrincipal, now: NowDep
 ) -> SessionRead:
     """The session's messages, oldest first (only its owner sees it)."""
     found = await sessions.owned_session(session, session_id, principal, now)
@@ -146,9 +149,11 @@ async def get_session(
     )
 
 
-@router.delete("/api/sessions/{session_id}", status_code=204, responses=problem_responses(SessionNotFound))
+@router.delete(
+    "/api/sessions/{session_id}", status_code=204, responses=problem_responses(OutOfScope, SessionNotFound)
+)
 async def end_session(
-    session_id: uuid.UUID, session: SessionDep, principal: UserPrincipal, now: NowDep
+    session_id: uuid.UUID, session: SessionDep, principal: ChatPrincipal, now: NowDep
 ) -> Response:
     """End the session: it and its messages are deleted."""
     await sessions.end_session(session, session_id, principal, now)

@@ -20,7 +20,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from purpose_agent.auth.dependencies import UserPrincipal
+from purpose_agent.auth.dependencies import ChatPrincipal
+from purpose_agent.auth.errors import OutOfScope
 from purpose_agent.chat import service
 from purpose_agent.chat.endpoints import CHAT_PROBLEMS, SSE_HEADERS, ChatDepsDep, request_id
 from purpose_agent.chat.prompt import Turn, exchanges
@@ -36,6 +37,7 @@ from purpose_agent.chat.streaming import (
 )
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.clock import NowDep
+from purpose_agent.kit.problems import problem_responses
 from purpose_agent.kit.text import clean_multiline
 from purpose_agent.personas import queries as persona_queries
 
@@ -122,10 +124,10 @@ class ModelList(BaseModel):
     data: list[ModelCard]
 
 
-@router.get("/models")
-async def list_models(session: SessionDep, _: UserPrincipal) -> ModelList:
-    """Every persona, as a model an OpenAI client can name."""
-    personas = await persona_queries.list_personas(session)
+@router.get("/models", responses=problem_responses(OutOfScope))
+async def list_models(session: SessionDep, principal: ChatPrincipal) -> ModelList:
+    """Every persona the caller may use (those of its scope), as a model an OpenAI client can name."""
+    personas = [p for p in await persona_queries.list_personas(session) if principal.scope.allows_agent(p.id)]
     return ModelList(
         data=[
             ModelCard(id=p.id, created=int(p.created_at.timestamp()), name=p.name, description=p.description)
@@ -154,7 +156,7 @@ async def chat_completions(
     data: CompletionRequest,
     request: Request,
     sessionmaker: SessionmakerDep,
-    principal: UserPrincipal,
+    principal: ChatPrincipal,
     deps: ChatDepsDep,
     now: NowDep,
 ) -> dict[str, Any] | StreamingResponse:
@@ -174,7 +176,9 @@ async def chat_completions(
     completion_id = f"chatcmpl-{uuid.uuid4().hex}"
     created = int(time.time())
     if not data.stream:
-        answer = service.result(prepared, await service.complete(deps, prepared, request_id(request)))
+        answer = await service.answered(
+            deps, prepared, await service.complete(deps, prepared, request_id(request))
+        )
         return {
             "id": completion_id,
             "object": "chat.completion",

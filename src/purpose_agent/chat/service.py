@@ -26,7 +26,9 @@ from typing import Any
 import structlog
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.auth.metering import KeyMeter
 from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.scopes import check_agent
 from purpose_agent.chat import sessions
 from purpose_agent.chat.answer_metrics import count_answer, count_new_session
 from purpose_agent.chat.answering import Reply, answering_chain, grounding_check, replaced
@@ -72,6 +74,8 @@ class ChatDeps:
     # The built-in model answers questions with passages too (else they are quoted when no remote
     # model is configured).
     local_answers: bool
+    # Each answer's tokens and cost, charged to the asking key's quotas and usage.
+    meter: KeyMeter
 
 
 @dataclass(slots=True)
@@ -87,6 +91,8 @@ class Prepared:
     hits: list[SearchHit]
     passages: list[Passage]
     request: ChatRequest | None
+    # When it was asked, by the app's clock: the day and month its answer is charged to.
+    asked_at: datetime
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -138,8 +144,10 @@ async def prepare(
     """Phase 1: check the agent and the session, retrieve, and build the prompt; problems before any call.
 
     `history` given (the OpenAI-compatible endpoint sends its own) means no stored session is used.
-    Each read is a short transaction of its own: no connection is held once this returns.
+    Each read is a short transaction of its own: no connection is held once this returns. An agent
+    outside the principal's scope is refused (403) before anything is read.
     """
+    check_agent(principal, agent_id)
     persona = await find_persona(sessionmaker, deps, agent_id)
     if history is None:
         history = await _stored_history(sessionmaker, principal, agent_id, session_id, now)
@@ -175,7 +183,7 @@ async def prepare(
             model=persona.llm_model,
         )
     return Prepared(
-        persona, principal, question, follows, session_id or uuid.uuid4(), hits, passages, request
+        persona, principal, question, follows, session_id or uuid.uuid4(), hits, passages, request, now
     )
 
 
@@ -275,6 +283,19 @@ def result(prepared: Prepared, reply: Reply) -> ChatAnswer:
     return given
 
 
+async def answered(deps: ChatDeps, prepared: Prepared, reply: Reply) -> ChatAnswer:
+    """The answer as the API gives it (`result`), its tokens and cost charged to the asking key."""
+    answer = result(prepared, reply)
+    await deps.meter.charge(
+        prepared.principal,
+        prompt_tokens=answer.usage.prompt_tokens,
+        completion_tokens=answer.usage.completion_tokens,
+        cost_usd=reply.routed.cost_usd,
+        now=prepared.asked_at,
+    )
+    return answer
+
+
 @timed("write")
 async def remember(
     sessionmaker: async_sessionmaker[AsyncSession],
@@ -319,7 +340,7 @@ async def ask(
     prepared = await prepare(
         sessionmaker, deps, principal, agent_id=agent_id, question=question, session_id=session_id, now=now
     )
-    answer = result(prepared, await complete(deps, prepared, request_id))
+    answer = await answered(deps, prepared, await complete(deps, prepared, request_id))
     await remember(sessionmaker, deps, prepared, answer, now)
     return answer
 

@@ -28,6 +28,7 @@ from purpose_agent.chat.errors import NoModelAnswered
 from purpose_agent.chat.extractive import ExtractiveReason
 from purpose_agent.chat.schemas import ChatAnswer
 from purpose_agent.chat.service import ChatDeps, Prepared
+from purpose_agent.db.errors import DATABASE_UNAVAILABLE
 from purpose_agent.kit.problems import problem_body
 from purpose_agent.kit.timings import stage
 from purpose_agent.llm.router import Finished, Heartbeat, StreamFailed, Token
@@ -130,10 +131,20 @@ async def answer_stream(
                 return
         model.end()
     assert reply is not None
-    result = service.result(prepared, reply)
+    result = await service.answered(deps, prepared, reply)
     if store is not None:
         try:
             await store(result)
+        except DATABASE_UNAVAILABLE as exc:
+            # The database went away while the answer streamed: it passes, so 503, never a 500.
+            log.warning("exchange_not_stored", session_id=str(prepared.session_id), error=type(exc).__name__)
+            detail = "The answer could not be stored in the session: the database is unavailable."
+            yield Failed(
+                _problem(
+                    503, "Database unavailable", detail, instance, request_id, slug="database-unavailable"
+                )
+            )
+            return
         except Exception:
             log.exception("exchange_not_stored", session_id=str(prepared.session_id))
             detail = "The answer could not be stored in the session; quote the request id."

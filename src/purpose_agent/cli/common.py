@@ -88,13 +88,9 @@ def check_embedder(settings: Settings) -> None:
 
 def stop_child(process: subprocess.Popen[bytes]) -> None:
     """SIGTERM, then SIGKILL if it hangs for 30 s."""
-    if process.poll() is None:
-        process.terminate()
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
+    from purpose_agent.kit.supervisor import stop_process
+
+    stop_process(process)
 
 
 @contextlib.asynccontextmanager

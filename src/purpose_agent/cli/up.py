@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import sys
 
 import typer
@@ -16,11 +15,11 @@ from purpose_agent.cli.common import (
     fail,
     migrate_database,
     settings_and_logging,
-    stop_child,
 )
 from purpose_agent.cli.personas import import_personas_file
 from purpose_agent.cli.serve import run_server
 from purpose_agent.db.embedded import EmbeddedDatabaseError
+from purpose_agent.kit.supervisor import Supervised
 from purpose_agent.settings import Settings
 
 
@@ -37,17 +36,20 @@ def up() -> None:
             database.start(databases=(settings.database.embedded_name,))
         except EmbeddedDatabaseError as exc:
             raise fail(str(exc)) from None
-    worker: subprocess.Popen[bytes] | None = None
+    worker: Supervised | None = None
     try:
         migrate_database(settings)
         check_embedder(settings)
         _first_admin_key(settings)
         _seed_personas(settings)
         _seed_knowledge(settings)
-        # The worker runs beside the API, as in production, and stops with it.
-        worker = subprocess.Popen([sys.executable, "-m", "purpose_agent", "worker"])
+        # The worker runs beside the API, as in production, and stops with it; one that fails (a crash,
+        # the OOM killer) is started again. (With API_WORKERS > 1, uvicorn restarts its own processes.)
+        worker = Supervised("worker", [sys.executable, "-m", "purpose_agent", "worker"])
+        worker.start()
         base = f"http://{settings.server.host}:{settings.server.port}"
         typer.echo(f"Purpose-Agent {__version__} is starting at {base}")
+        typer.echo(f"  console:   {base}/  (sign in with the admin key)")
         typer.echo(f"  API docs:  {base}/api/docs")
         typer.echo(f"  health:    {base}/health  and  {base}/health/ready")
         typer.echo(f"  worker:    pid {worker.pid}")
@@ -63,7 +65,7 @@ def up() -> None:
     finally:
         if worker is not None:
             # A Ctrl-C in the terminal has already sent it SIGINT; SIGTERM makes sure.
-            stop_child(worker)
+            worker.stop()
             typer.echo("worker stopped")
         if database is not None and started_database:
             database.stop()

@@ -3,13 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Protocol
+from typing import Annotated, Any, Protocol
 
 from fastapi import Depends, Request
 from sqlalchemy.ext import asyncio as sqlalchemy_asyncio
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.app_context import context_of
+
+# libpq's options against a server that vanished (its machine or the network gone, no reset sent): a
+# connection, idle or waiting for an answer, is given up after about 25 s of unanswered TCP keepalives,
+# and one whose query the server never acknowledges after 30 s. Without them, the kernel's limits: hours.
+DEAD_PEER_DETECTION: dict[str, Any] = {
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 5,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 30_000,
+}
 
 
 def create_engine(
@@ -29,8 +40,9 @@ def create_engine(
         pool_size=pool_size,
         max_overflow=0,
         pool_timeout=pool_timeout,
+        # A connection the server closed (it restarted) is found out and replaced before it is used.
         pool_pre_ping=True,
-        connect_args={"connect_timeout": max(1, round(connect_timeout))},
+        connect_args={"connect_timeout": max(1, round(connect_timeout)), **DEAD_PEER_DETECTION},
     )
 
 

@@ -22,6 +22,9 @@ from purpose_agent.kit.problems import problem_body, problem_response
 
 log = structlog.get_logger("purpose_agent.db")
 
+# What a database that is down, restarting, unreachable or out of connections raises through SQLAlchemy.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, PoolTimeout)
+
 
 def install_database_problem_handlers(app: FastAPI) -> None:
     """Answer a busy or unreachable database with a 503 problem and Retry-After, a refused value with 400."""

@@ -21,6 +21,7 @@ import structlog
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from purpose_agent.db.engine import DEAD_PEER_DETECTION
 from purpose_agent.kit.background import BackgroundLoop
 
 log = structlog.get_logger("purpose_agent.db")
@@ -79,7 +80,7 @@ class ChangeListener:
 
     async def _listen(self) -> None:
         async with await psycopg.AsyncConnection.connect(
-            self._url, autocommit=True, connect_timeout=self._connect_timeout
+            self._url, autocommit=True, connect_timeout=self._connect_timeout, **DEAD_PEER_DETECTION
         ) as connection:
             await connection.execute(f"LISTEN {CHANNEL}")
             self._on_gap()  # whatever changed before this connection listened

@@ -5,6 +5,9 @@ exist even when the request that asked for it rolls back, and could run before t
 are visible. We call its SQL function through the caller's SQLAlchemy session instead: the job row
 is written in the same transaction as the document it is about, and procrastinate's insert trigger
 notifies the workers only when that transaction commits.
+
+The worker outlives its database (`worker_loop` says how): its LISTEN connection reconnects with
+backoff, and a worker that the outage stopped anyway is started again once the database answers.
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from collections.abc import Iterable
 from typing import Any
 
 import orjson
-from procrastinate import App, Blueprint, PsycopgConnector
-from procrastinate.app import WorkerOptions
+from procrastinate import App, Blueprint
 from procrastinate.middleware import WorkerMiddleware
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
+
+from purpose_agent.db.engine import DEAD_PEER_DETECTION
+from purpose_agent.jobs.worker_loop import ReconnectingConnector, WorkerOptions, run_until_stopped
 
 INGESTION_QUEUE = "ingestion"
 MAINTENANCE_QUEUE = "maintenance"
@@ -59,9 +64,19 @@ async def defer(
     return int(job_id)
 
 
-def job_app(database_url: str, blueprints: Iterable[Blueprint] = ()) -> App:
-    """A procrastinate app on `database_url` with the given tasks; open it before use."""
-    app = App(connector=PsycopgConnector(conninfo=libpq_url(database_url), min_size=1, max_size=4))
+def job_app(database_url: str, blueprints: Iterable[Blueprint] = (), *, pool_timeout: float = 30.0) -> App:
+    """A procrastinate app on `database_url` with the given tasks; open it before use.
+
+    `pool_timeout`: how long a query waits for a connection; past it, while the database is down, the
+    worker's run ends and `run_worker` starts another once the database answers."""
+    connector = ReconnectingConnector(
+        conninfo=libpq_url(database_url),
+        min_size=1,
+        max_size=4,
+        timeout=pool_timeout,
+        kwargs=DEAD_PEER_DETECTION,
+    )
+    app = App(connector=connector)
     for blueprint in blueprints:
         app.add_tasks_from(blueprint, namespace="")
     return app
@@ -78,7 +93,8 @@ async def run_worker(
     middleware: Iterable[WorkerMiddleware] = (),
 ) -> None:
     """Run jobs until stopped (SIGINT/SIGTERM finish the running jobs first), or until none is left;
-    `middleware` wraps every job (outermost first)."""
+    `middleware` wraps every job (outermost first). With `wait`, a database outage pauses the worker
+    instead of ending it."""
     options: WorkerOptions = {
         "concurrency": concurrency,
         "wait": wait,
@@ -88,5 +104,4 @@ async def run_worker(
     }
     if queues:  # none named: every queue
         options["queues"] = list(queues)
-    async with app.open_async():
-        await app.run_worker_async(**options)
+    await run_until_stopped(app, options)

@@ -65,9 +65,9 @@ What the labels and values hold:
   `agent` is the persona id; `model_used` as the API reports it (`openai/gpt-4o`, `extractive`,
   `none` for an abstention). Ungrounded: the groundedness check found it unsupported.
 - `kind` of an auth failure: `missing`, `invalid`, `expired`, `revoked` (a revoked key, a disabled
-  user), `forbidden` (the role does not suffice), `login_failed`, `login_throttled`. `class` of a
-  rate-limit refusal: `default` (the limits per address and per credential), or the route class
-  whose own limit refused (`chat`, `mcp`).
+  user), `forbidden` (the role or the scope does not allow it), `login_failed`, `login_throttled`.
+  `class` of a rate-limit refusal: `default` (the limits per address and per credential), or the
+  route class whose own limit refused (`chat`, `mcp`).
 - `readiness_check`: 1 ok, 0.5 degraded, 0 failed, per check (`database`, `redis`, `rate_limiter`);
   a skipped check is absent. Set whenever readiness runs (`/health/ready`), and at a scrape when
   its last run is over 15 s old.

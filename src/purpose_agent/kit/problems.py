@@ -45,6 +45,8 @@ class ProblemError(Exception):
     title: ClassVar[str] = "Bad Request"
     # The last part of the problem's `type` URI; "about:blank" when None (plain HTTP meaning).
     slug: ClassVar[str | None] = None
+    # Its schema in the OpenAPI document: a subclass of Problem naming its extension members, if any.
+    schema: ClassVar[type[Problem]] = Problem
 
     def __init__(self, detail: str, **extensions: Any) -> None:
         super().__init__(detail)
@@ -118,9 +120,11 @@ def problem_responses(*errors: type[ProblemError]) -> dict[int | str, dict[str, 
     """OpenAPI `responses` entries for a route that may raise these problems."""
     return {
         error.status: {
-            "model": Problem,
+            "model": error.schema,
             "description": error.title,
-            "content": {PROBLEM_CONTENT_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {
+                PROBLEM_CONTENT_TYPE: {"schema": {"$ref": f"#/components/schemas/{error.schema.__name__}"}}
+            },
         }
         for error in errors
     }

@@ -45,6 +45,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from purpose_agent.kit.client_address import ClientAddressResolver, IPAddress
+from purpose_agent.kit.console import ASSETS_PATH as CONSOLE_ASSETS_PATH
+from purpose_agent.kit.console import CONSOLE_PATH
 from purpose_agent.kit.docs import DOCS_PATH
 from purpose_agent.kit.metrics import RATE_LIMIT_REFUSALS
 from purpose_agent.kit.problems import problem_response, scope_problem
@@ -52,8 +54,9 @@ from purpose_agent.kit.rate_limit import Decision, RateLimiter, RateLimiterUnava
 
 CHAT_PATHS = frozenset({"/api/chat", "/api/chat/stream", "/v1/chat/completions"})
 MCP_PATH = "/api/mcp"
-EXEMPT_PATHS = frozenset({"/health", "/openapi.json", "/metrics", DOCS_PATH})
-EXEMPT_PREFIXES = ("/health/", f"{DOCS_PATH}/")
+# The console's page and assets are static files, like the docs': its API calls are limited as any.
+EXEMPT_PATHS = frozenset({"/health", "/openapi.json", "/metrics", DOCS_PATH, CONSOLE_PATH})
+EXEMPT_PREFIXES = ("/health/", f"{DOCS_PATH}/", f"{CONSOLE_ASSETS_PATH}/")
 IPV6_BLOCK = 64
 
 

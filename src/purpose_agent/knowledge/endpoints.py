@@ -9,7 +9,8 @@ from typing import Annotated, Protocol
 from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, Response, UploadFile
 
 from purpose_agent.audit import service as audit
-from purpose_agent.auth.dependencies import AdminPrincipal, UserPrincipal
+from purpose_agent.auth.dependencies import AdminPrincipal, SearchPrincipal
+from purpose_agent.auth.errors import OutOfScope
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.executor import BoundedExecutor
@@ -56,6 +57,10 @@ class KnowledgeContext(Protocol):
 
     @property
     def upload_max_bytes(self) -> int: ...
+
+    @property
+    def agents(self) -> service.AgentCategories:
+        """The categories of the agents a scoped caller may use."""
 
 
 def knowledge_context(request: Request) -> KnowledgeContext:
@@ -194,12 +199,16 @@ async def delete_document(
     return Response(status_code=204)
 
 
-@router.post("/search", responses=problem_responses(CategoryNotFound))
+@router.post("/search", responses=problem_responses(OutOfScope, CategoryNotFound))
 async def search(
-    data: SearchRequest, sessionmaker: SessionmakerDep, context: KnowledgeContextDep, _: UserPrincipal
+    data: SearchRequest,
+    sessionmaker: SessionmakerDep,
+    context: KnowledgeContextDep,
+    principal: SearchPrincipal,
 ) -> SearchResponse:
-    """The passages that best match `query`, in one category or all, by hybrid, vector or keyword search."""
-    hits = await service.search(sessionmaker, context.embedder, data)
+    """The passages that best match `query`, in one category or all (all the caller's agents' when its
+    scope limits it to some agents), by hybrid, vector or keyword search."""
+    hits = await service.scoped_search(sessionmaker, context.embedder, context.agents, principal, data)
     results = [
         SearchResult.model_validate({**asdict(hit), "heading_path": list(hit.heading_path)}) for hit in hits
     ]

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from fastapi import FastAPI
+
+from purpose_agent.kit.error_handlers import retry_later
 from purpose_agent.kit.problems import Conflict, NotFound, ProblemError
+from purpose_agent.knowledge.embeddings.base import EmbeddingError
 
 
 class CategoryNotFound(NotFound):
@@ -40,3 +44,17 @@ class UnsupportedDocumentType(ProblemError):
 class DocumentBusy(Conflict):
     title = "Document is being uploaded"
     slug = "document-busy"
+
+
+def install_embedder_problem_handler(app: FastAPI) -> None:
+    """Answer an embedder that fails (a remote one down, refusing or timing out) with a 503 problem and
+    Retry-After: searching and answering from the knowledge need it, and it comes back by itself."""
+    app.add_exception_handler(
+        EmbeddingError,
+        retry_later(
+            "Embedder unavailable",
+            "The embedding service did not answer; retry in a moment.",
+            "embedder-unavailable",
+            retry_after="5",
+        ),
+    )

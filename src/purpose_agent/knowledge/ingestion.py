@@ -17,6 +17,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.isolation import ProcessRunner
 from purpose_agent.kit.metrics import CHUNKS_EMBEDDED
 from purpose_agent.kit.tracing import span, span_async, traced
 from purpose_agent.knowledge.blocks import HEADING_SEPARATOR
@@ -51,16 +52,18 @@ async def ingest_document(
     *,
     batch_size: int = 16,
     parsing: BoundedExecutor | None = None,
+    isolation: ProcessRunner | None = None,
 ) -> IngestionOutcome:
     """Parse, chunk and embed the document, then replace its chunks atomically.
 
-    Parsing and chunking run on `parsing` (a worker's pool of its own), or on a thread made for this
-    document alone; never on the event loop or the shared default pool."""
+    Parsing runs in a child process of `isolation` when given (the worker's: cancelling this call, its
+    job's timeout, kills a parse that runs away), else on `parsing` like chunking; `parsing` is a
+    worker's pool of its own, or a thread made for this document alone; never the event loop."""
     if parsing is not None:
-        return await _ingest(sessionmaker, document_id, embedder, policy, batch_size, parsing)
+        return await _ingest(sessionmaker, document_id, embedder, policy, batch_size, parsing, isolation)
     own = BoundedExecutor("parse", workers=1, max_queued=0)
     try:
-        return await _ingest(sessionmaker, document_id, embedder, policy, batch_size, own)
+        return await _ingest(sessionmaker, document_id, embedder, policy, batch_size, own, isolation)
     finally:
         own.shutdown()
 
@@ -72,6 +75,7 @@ async def _ingest(
     policy: ChunkingPolicy,
     batch_size: int,
     parsing: BoundedExecutor,
+    isolation: ProcessRunner | None,
 ) -> IngestionOutcome:
     async with sessionmaker() as session, session.begin():
         document = await session.get(Document, document_id, with_for_update=True)
@@ -89,7 +93,7 @@ async def _ingest(
 
     try:
         with span("ingest.parse", {"document.mime": mime}):
-            parsed = await parsing.run(parse, data or b"", mime)
+            parsed = await (isolation or parsing).run(parse, data or b"", mime)
     except ParseError as exc:
         return await _fail(sessionmaker, document_id, str(exc))
     await _progress(sessionmaker, document_id, progress_pages=parsed.pages or 0)

@@ -14,7 +14,15 @@ from purpose_agent.knowledge.blocks import MAX_TEXT_CHARS, ParsedDocument, Parse
 from purpose_agent.knowledge.detection import DOCX, HTML, MARKDOWN, PDF, PLAIN_TEXT
 from purpose_agent.knowledge.parsing_text import decode_text, paragraphs
 
-__all__ = ["ParseError", "parse"]
+__all__ = ["PARSER_MODULES", "ParseError", "parse"]
+
+# Every module a parse may import: a process that parses many documents imports them once, up front.
+PARSER_MODULES = (
+    "purpose_agent.knowledge.parsing",
+    "purpose_agent.knowledge.parsing_pdf",
+    "purpose_agent.knowledge.parsing_office",
+    "purpose_agent.knowledge.parsing_markup",
+)
 
 
 def parse(data: bytes, mime: str) -> ParsedDocument:

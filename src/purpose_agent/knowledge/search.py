@@ -94,7 +94,11 @@ class SearchHit:
     keyword_score: float | None = None
 
 
-_SCOPE = "(CAST(:category AS text) IS NULL OR {table}.category = :category)"
+# A category, or a list of them (a caller limited to some agents' categories), or everything.
+_SCOPE = (
+    "(CAST(:category AS text) IS NULL OR {table}.category = :category)"
+    " AND (CAST(:categories AS text[]) IS NULL OR {table}.category = ANY(CAST(:categories AS text[])))"
+)
 
 
 def _keyword_sides() -> str:
@@ -235,12 +239,14 @@ async def search_chunks(
     dimension: int,
     top_k: int,
     category: str | None = None,
+    categories: Sequence[str] | None = None,
     mode: SearchMode = SearchMode.hybrid,
     min_score: float | None = None,
     candidates: int | None = None,
     dense_weight: float = DENSE_WEIGHT,
 ) -> list[SearchHit]:
-    """The best `top_k` chunks for `query` (and its `embedding`, needed unless mode is keyword)."""
+    """The best `top_k` chunks for `query` (and its `embedding`, needed unless mode is keyword), in
+    `category` and in `categories` when given."""
     if mode is not SearchMode.keyword and embedding is None:
         raise ValueError("vector and hybrid search need the query's embedding")
     started = time.perf_counter()
@@ -264,6 +270,7 @@ async def search_chunks(
             "embedding": _vector_literal(embedding) if embedding is not None else None,
             "query": query,
             "category": category,
+            "categories": list(categories) if categories is not None else None,
             "candidates": candidates or candidates_for(top_k),
             "k1": K1,
             "b": B,

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
+from typing import Protocol
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.scopes import check_category
 from purpose_agent.knowledge import repository
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.errors import (
@@ -19,10 +23,40 @@ from purpose_agent.knowledge.schemas import SearchRequest
 from purpose_agent.knowledge.search import SearchHit, SearchMode, search_chunks
 
 
-async def search(
-    sessionmaker: async_sessionmaker[AsyncSession], embedder: Embedder, request: SearchRequest
+class AgentCategories(Protocol):
+    """The categories agents answer from (personas, injected: knowledge does not read personas)."""
+
+    async def categories_of(self, session: AsyncSession, agent_ids: Collection[str]) -> frozenset[str]: ...
+
+
+async def scoped_search(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    embedder: Embedder,
+    agents: AgentCategories,
+    principal: Principal,
+    request: SearchRequest,
 ) -> list[SearchHit]:
-    """Search the knowledge base; an unknown category is a 404, not an empty answer.
+    """`search` within what the principal may read: a principal limited to some agents searches only
+    their categories (403 for another one named; all of theirs when none is)."""
+    if principal.scope.agents is None:
+        return await search(sessionmaker, embedder, request)
+    async with sessionmaker() as session:
+        allowed = await agents.categories_of(session, principal.scope.agents)
+    if request.category is not None:
+        check_category(principal, request.category, allowed)
+    if not allowed:
+        return []  # its agents answer from no category
+    return await search(sessionmaker, embedder, request, categories=allowed)
+
+
+async def search(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    embedder: Embedder,
+    request: SearchRequest,
+    categories: Collection[str] | None = None,
+) -> list[SearchHit]:
+    """Search the knowledge base (within `categories` when given); an unknown category is a 404, not an
+    empty answer.
 
     The query is embedded before the transaction begins: no connection waits on the model."""
     embedding = None
@@ -38,6 +72,7 @@ async def search(
             dimension=embedder.dimension,
             top_k=request.top_k,
             category=request.category,
+            categories=sorted(categories) if categories is not None else None,
             mode=request.mode,
             min_score=request.min_score,
         )

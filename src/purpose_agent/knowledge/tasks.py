@@ -3,9 +3,10 @@
 A document that cannot be parsed (corrupt, encrypted, empty) is marked failed by ingestion; the
 job then ends `failed` too, without a retry, since the same bytes would fail the same way.
 Failures a retry can fix (the database went away, a remote embedder timed out, the worker was
-busy past the per-document timeout) are raised so procrastinate retries them with backoff; the
-document keeps the last error meanwhile, so `GET /api/jobs/{id}` says why it is waiting. On the
-last attempt the document ends `failed` with that error instead of staying `processing`.
+busy past the per-document timeout, the parsing process died) are raised so procrastinate retries
+them with backoff; the document keeps the last error meanwhile, so `GET /api/jobs/{id}` says why
+it is waiting. On the last attempt the document ends `failed` with that error instead of staying
+`processing`.
 Jobs are locked by document, so two jobs for one document never run at the same time; other
 documents' jobs go on beside a failing one.
 """
@@ -25,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent.jobs.queue import INGESTION_QUEUE
 from purpose_agent.kit.executor import BoundedExecutor
+from purpose_agent.kit.isolation import ProcessRunner
 from purpose_agent.knowledge.chunking import ChunkingPolicy
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.knowledge.ingestion import DocumentMissing, ingest_document
@@ -60,8 +62,10 @@ def ingestion_blueprint(
     chunking: ChunkingPolicy,
     policy: IngestionJobPolicy,
     parsing: BoundedExecutor,
+    isolation: ProcessRunner | None = None,
 ) -> Blueprint:
-    """The ingestion task, bound to this worker's database sessions, embedder and parsing threads."""
+    """The ingestion task, bound to this worker's database sessions, embedder, chunking threads and
+    parsing processes (threads too without `isolation`)."""
     blueprint = Blueprint()
     retry: RetryStrategy | bool = (
         _RetryUnlessRejected(max_attempts=policy.attempts - 1, exponential_wait=policy.retry_backoff_seconds)
@@ -75,7 +79,12 @@ def ingestion_blueprint(
         try:
             async with asyncio.timeout(policy.timeout_seconds):
                 outcome = await ingest_document(
-                    sessionmaker, uuid.UUID(document_id), embedder, chunking, parsing=parsing
+                    sessionmaker,
+                    uuid.UUID(document_id),
+                    embedder,
+                    chunking,
+                    parsing=parsing,
+                    isolation=isolation,
                 )
         except DocumentMissing:
             log.info("document_gone", document_id=document_id, detail="deleted before its job ran")

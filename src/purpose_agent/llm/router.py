@@ -28,10 +28,10 @@ from dataclasses import dataclass, field, replace
 import structlog
 from opentelemetry.trace import Span
 
+from purpose_agent.kit.backoff import BackoffPolicy
 from purpose_agent.kit.tracing import current
 from purpose_agent.llm import route_metrics
 from purpose_agent.llm.attempt_spans import end_attempt_span, refused_attempt_span, start_attempt_span
-from purpose_agent.llm.backoff import BackoffPolicy
 from purpose_agent.llm.breaker import BreakerStore
 from purpose_agent.llm.errors import AllProvidersFailed, Attempt, FailureReason, ProviderError
 from purpose_agent.llm.pricing import PriceTable

@@ -1,10 +1,11 @@
 """MCP over HTTP: POST /api/mcp (streamable HTTP, stateless, JSON) and GET /api/mcp/tools.
 
 POST /api/mcp is an ordinary route, so the caller is authenticated and authorised by the same
-dependency as every REST route (401 and 403 problems), rate limited as its own route class by the
-middleware, and its body bounded like any other. The route checks the Host and Origin headers,
-then hands the request to the SDK's session manager, which finds the principal in the request's
-state. Stateless: no session lives in this process, so any replica serves any request.
+dependency as every REST route (401 and 403 problems; a scope without `mcp` is a 403), rate limited
+as its own route class by the middleware, and its body bounded like any other. The route checks
+the Host and Origin headers, then hands the request to the SDK's session manager, which finds the
+principal in the request's state. Stateless: no session lives in this process, so any replica
+serves any request.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from mcp.server.transport_security import TransportSecurityMiddleware
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from purpose_agent.auth.dependencies import MISSING, UserPrincipal
-from purpose_agent.auth.errors import Unauthenticated
+from purpose_agent.auth.dependencies import MISSING, McpPrincipal
+from purpose_agent.auth.errors import OutOfScope, Unauthenticated
 from purpose_agent.auth.principal import Principal
 from purpose_agent.kit.app_context import context_of
 from purpose_agent.kit.problems import problem_responses
@@ -95,11 +96,11 @@ class _SessionManagerResponse(Response):
         202: {"description": "A notification, accepted."},
         # The protocol's own error for a request it cannot take (not JSON-RPC, an unknown method...).
         400: {"description": "A JSON-RPC error.", "content": {"application/json": {}}},
-        **problem_responses(HostNotAllowed, OriginNotAllowed),
+        **problem_responses(OutOfScope, HostNotAllowed, OriginNotAllowed),
     },
     openapi_extra=JSON_RPC_BODY,
 )
-async def mcp_endpoint(request: Request, context: McpContextDep, _: UserPrincipal) -> Response:
+async def mcp_endpoint(request: Request, context: McpContextDep, _: McpPrincipal) -> Response:
     """MCP streamable HTTP (stateless, JSON responses): the tools ask_agent, search_knowledge and list_agents.
 
     Point an MCP client at this URL with the API key as `X-API-Key` or `Authorization: Bearer`."""
@@ -118,8 +119,8 @@ async def mcp_endpoint(request: Request, context: McpContextDep, _: UserPrincipa
     return _SessionManagerResponse(manager)
 
 
-@router.get("/api/mcp/tools")
-async def list_tools(context: McpContextDep, _: UserPrincipal) -> list[ToolRead]:
+@router.get("/api/mcp/tools", responses=problem_responses(OutOfScope))
+async def list_tools(context: McpContextDep, _: McpPrincipal) -> list[ToolRead]:
     """The MCP tools with their descriptions and input and output JSON schemas."""
     server = context.mcp_server
     return [

@@ -6,7 +6,8 @@ a clear error, and again at every call (through the authenticator's cache, which
 as its revocation commits anywhere), so a revoked key stops working at its next call; a refusal goes
 to the audit log as one over HTTP does. Calls count against that credential's rate limits as MCP
 calls over HTTP do (the same buckets, shared through Redis); there is no client address on stdio,
-so the per-address limit does not apply.
+so the per-address limit does not apply. A key's scope must allow `mcp`, and each call is admitted
+against its quotas, as over HTTP.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from purpose_agent.audit import service as audit
 from purpose_agent.auth import keys
 from purpose_agent.auth.authenticator import Authenticator
 from purpose_agent.auth.errors import Unauthenticated
-from purpose_agent.auth.principal import Principal
+from purpose_agent.auth.metering import KeyMeter
+from purpose_agent.auth.principal import Operation, Principal
+from purpose_agent.auth.scopes import check_operation
 from purpose_agent.auth.tokens import looks_like_jwt
 from purpose_agent.kit.rate_limit import RateLimiter
 from purpose_agent.kit.rate_limit_middleware import MCP_PATH, RateLimitPolicy, checks_for, refusal_detail
@@ -43,6 +46,9 @@ class StdioContext(ToolContext, Protocol):
     @property
     def rate_limiter(self) -> RateLimiter: ...
 
+    @property
+    def meter(self) -> KeyMeter: ...
+
 
 class CredentialCaller:
     """Every call is made by the one credential this process was started with."""
@@ -54,7 +60,9 @@ class CredentialCaller:
 
     async def principal(self, ctx: Context) -> Principal:
         await self._count()
-        return await self.authenticate()
+        principal = await self.authenticate()
+        await self.context.meter.admit(principal, self.context.clock())
+        return principal
 
     def request_id(self, ctx: Context) -> str:
         return new_request_id()
@@ -66,6 +74,7 @@ class CredentialCaller:
         if principal is None:
             await self._note_denied()
             raise Unauthenticated(REFUSED)
+        check_operation(principal, Operation.mcp)
         return principal
 
     async def _note_denied(self) -> None:

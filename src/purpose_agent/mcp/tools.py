@@ -6,6 +6,10 @@ own, none held across the model call); the other tools read in one short transac
 expected failure (a problem: unknown agent, unknown category, foreign session...) becomes a tool
 error whose text is the problem's title and detail; arguments outside the input schema are refused
 by the SDK with the field named. Neither is a crash: the client gets an `isError` result.
+
+A caller's scope holds inside MCP as over REST: ask_agent needs the `chat` operation and an agent of
+its scope, search_knowledge the `search` operation and reads only its agents' categories, and
+list_agents lists only its agents (reaching /api/mcp at all needs `mcp`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from purpose_agent import __version__
 from purpose_agent.auth.errors import Forbidden
-from purpose_agent.auth.principal import Principal, Role
+from purpose_agent.auth.principal import Operation, Principal, Role
+from purpose_agent.auth.scopes import check_operation
 from purpose_agent.chat import service as chat_service
 from purpose_agent.chat.schemas import AgentId, ChatAnswer, Question
 from purpose_agent.chat.service import ChatDeps
@@ -84,6 +89,9 @@ class ToolContext(Protocol):
 
     @property
     def clock(self) -> Clock: ...
+
+    @property
+    def agents(self) -> knowledge_service.AgentCategories: ...
 
 
 class Caller(Protocol):
@@ -160,6 +168,7 @@ def build_server(context: Callable[[], ToolContext], caller: Caller) -> MCPServe
         ] = None,
     ) -> Annotated[CallToolResult, AskAgentResult]:
         async def work(principal: Principal) -> ChatAnswer:
+            check_operation(principal, Operation.chat)
             parts = context()
             return await chat_service.ask(
                 parts.sessionmaker,
@@ -197,10 +206,13 @@ def build_server(context: Callable[[], ToolContext], caller: Caller) -> MCPServe
         ] = None,
         top_k: Annotated[TopK, Field(description="How many passages, 1 to 50.")] = DEFAULT_TOP_K,
     ) -> SearchKnowledgeResult:
-        async def work(_: Principal) -> SearchKnowledgeResult:
+        async def work(principal: Principal) -> SearchKnowledgeResult:
+            check_operation(principal, Operation.search)
             parts = context()
             request = SearchRequest(query=query, category=category, top_k=top_k)
-            hits = await knowledge_service.search(parts.sessionmaker, parts.embedder, request)
+            hits = await knowledge_service.scoped_search(
+                parts.sessionmaker, parts.embedder, parts.agents, principal, request
+            )
             return SearchKnowledgeResult(
                 results=[
                     KnowledgeHit(
@@ -227,9 +239,9 @@ def build_server(context: Callable[[], ToolContext], caller: Caller) -> MCPServe
         annotations=ToolAnnotations(read_only_hint=True, open_world_hint=False),
     )
     async def list_agents(ctx: Context) -> AgentsResult:
-        async def work(_: Principal) -> AgentsResult:
+        async def work(principal: Principal) -> AgentsResult:
             async with context().sessionmaker() as session:
-                return AgentsResult(agents=await persona_queries.list_agents(session))
+                return AgentsResult(agents=await persona_queries.list_agents(session, principal.scope.agents))
 
         return await call("list_agents", ctx, work)
 

@@ -42,9 +42,10 @@ def forget_here(request: Request, persona_id: str) -> None:
 
 
 @router.get("/api/agents")
-async def list_agents(session: SessionDep, _: UserPrincipal) -> list[AgentRead]:
-    """The agents one may talk to: id (the chat's `agent_id`), name, description, knowledge category."""
-    return await queries.list_agents(session)
+async def list_agents(session: SessionDep, principal: UserPrincipal) -> list[AgentRead]:
+    """The agents the caller may talk to (those of its scope): id (the chat's `agent_id`), name,
+    description, knowledge category."""
+    return await queries.list_agents(session, principal.scope.agents)
 
 
 @router.get("/api/personas")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from sqlalchemy import select
@@ -21,11 +22,14 @@ async def list_personas(session: AsyncSession) -> list[Persona]:
     return list(await session.scalars(select(Persona).order_by(Persona.id)))
 
 
-async def list_agents(session: AsyncSession) -> list[tuple[str, str, str, str | None]]:
-    """The id, name, description and category of every persona, by id."""
-    rows = await session.execute(
-        select(Persona.id, Persona.name, Persona.description, Persona.knowledge_category).order_by(Persona.id)
-    )
+async def list_agents(
+    session: AsyncSession, only: Collection[str] | None = None
+) -> list[tuple[str, str, str, str | None]]:
+    """The id, name, description and category of every persona (of those in `only`, when given), by id."""
+    query = select(Persona.id, Persona.name, Persona.description, Persona.knowledge_category)
+    if only is not None:
+        query = query.where(Persona.id.in_(list(only)))
+    rows = await session.execute(query.order_by(Persona.id))
     return [(persona_id, name, description, category) for persona_id, name, description, category in rows]
 
 

@@ -7,6 +7,7 @@
     aws.py       aws: one AWS Secrets Manager secret holding a JSON object (boto3)
     azure.py     azure: one Azure Key Vault secret per setting, JWT_SECRET as JWT-SECRET
     cache.py     SecretCache: one fetch per TTL, the last values through a short outage
+    refresher.py SecretRefresher: a fetch every TTL in the background, changed values handed on
     errors.py    SecretsError and its kinds, each one line naming the provider
 
 `env`, the default, calls nothing: the environment and `.env` are read as for any other setting.

@@ -1,4 +1,6 @@
-"""A TTL cache in front of a secrets provider: one fetch per TTL, and last values through an outage."""
+"""A TTL cache in front of a secrets provider: one fetch per TTL, and last values through an outage.
+
+`get` serves the settings read at start; `refresh` is the background refresh's (refresher.py)."""
 
 from __future__ import annotations
 
@@ -60,6 +62,23 @@ class SecretCache:
                 raise
             self._fetched = _Fetched(names=asked, values=values, at=now)
             return _only(values, wanted)
+
+    def held(self) -> dict[str, str]:
+        """The values fetched last, without a call (empty before the first fetch)."""
+        with self._lock:
+            return dict(self._fetched.values) if self._fetched is not None else {}
+
+    def refresh(self) -> dict[str, str]:
+        """Fetch every name asked for so far, now, whatever the age of the values; the values fetched.
+
+        Raises `SecretsError` when the fetch fails, keeping the last values as they were."""
+        with self._lock:
+            fetched = self._fetched
+            if fetched is None:
+                raise RuntimeError("nothing was asked of the secrets provider yet")
+            values = self.provider.fetch(sorted(fetched.names))
+            self._fetched = _Fetched(names=fetched.names, values=values, at=self._clock())
+            return dict(values)
 
 
 def _only(values: dict[str, str], names: frozenset[str]) -> dict[str, str]:

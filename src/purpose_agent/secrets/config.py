@@ -50,8 +50,10 @@ class SecretsConfig(BaseModel):
     set in the environment still wins (an operator's override), and the provider wins over this file. A
     provider that cannot be reached or refuses the credentials stops the start with one line saying why."""
     cache_ttl_seconds: Annotated[float, Field(ge=0, le=86_400, alias="SECRETS_CACHE_TTL_SECONDS")] = 300.0
-    """Values are fetched once per TTL; when a later fetch fails, the last values are served for one
-    more TTL."""
+    """Values are fetched at start, then again every TTL in the background (at least every second): a
+    failed refresh is logged and the last values kept. A new JWT_SECRET or JWT_PRIVATE_KEY signs new
+    tokens at once (the previous key is accepted until its tokens expire); other secrets are used from
+    the next start."""
     directory: Annotated[Path, Field(alias="SECRETS_DIR")] = Path("/run/secrets")
     """file: one file per setting, named JWT_SECRET or jwt_secret (Docker and Kubernetes secrets); a
     trailing newline is dropped."""

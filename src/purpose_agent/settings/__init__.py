@@ -31,7 +31,7 @@ from purpose_agent.settings.errors import SettingsError, describe_settings_error
 from purpose_agent.settings.loading import load_settings
 from purpose_agent.settings.model import Settings
 from purpose_agent.settings.providers import ProviderSettings
-from purpose_agent.settings.security import JwtAlgorithm
+from purpose_agent.settings.security import JwtAlgorithm, jwt_secret_problem
 from purpose_agent.settings.server import AppEnv, LogLevel
 from purpose_agent.settings.telemetry import LogFormat
 from purpose_agent.settings.variables import settings_variables
@@ -45,6 +45,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "describe_settings_error",
+    "jwt_secret_problem",
     "load_settings",
     "settings_variables",
 ]

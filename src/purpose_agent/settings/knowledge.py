@@ -26,6 +26,9 @@ class KnowledgeSettings(BaseModel):
     embedder_dimension: Annotated[
         Annotated[int, Field(ge=1, le=16_000)] | None, BeforeValidator(blank_is_none)
     ] = None
+    embedder_timeout_seconds: Annotated[float, Field(gt=0, le=600)] = 60.0
+    """A remote embedder's call gives up after this long (connecting, and waiting for its answer); chat
+    and search then answer 503 embedder-unavailable, and an ingestion job is retried."""
     embedder_max_tokens: Annotated[int, Field(ge=16, le=8192)] = 256
     """Chunk size limit in the embedder's own tokens (special tokens included), and the overlap between
     chunks."""

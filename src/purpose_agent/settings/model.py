@@ -16,9 +16,13 @@ from purpose_agent.settings.mcp import McpSettings
 from purpose_agent.settings.metrics import MetricsSettings
 from purpose_agent.settings.providers import ProviderSettings, read_provider_settings
 from purpose_agent.settings.rate_limits import RateLimitSettings
-from purpose_agent.settings.security import EXAMPLE_JWT_SECRET, JwtAlgorithm, SecuritySettings
+from purpose_agent.settings.security import JwtAlgorithm, SecuritySettings, jwt_secret_problem
 from purpose_agent.settings.server import ObservabilitySettings, ServerSettings
-from purpose_agent.settings.sources import SECRET_CACHE_KEY, EnvironmentSettings
+from purpose_agent.settings.sources import (
+    PROVIDED_SECRETS_KEY,
+    SECRET_CACHE_KEY,
+    EnvironmentSettings,
+)
 from purpose_agent.settings.storage import DatabaseSettings, RedisSettings
 from purpose_agent.settings.telemetry import LogSinkSettings, TracingSettings
 from purpose_agent.settings.variables import settings_variables
@@ -54,16 +58,23 @@ class Settings(EnvironmentSettings):
     # The cache the secret settings came through (None with SECRETS_PROVIDER=env).
     _secret_cache: SecretCache | None = PrivateAttr(default=None)
 
+    # The secret variables whose values came from that provider: those a refresh may change.
+    _provided_secrets: frozenset[str] = PrivateAttr(default=frozenset())
+
     @model_validator(mode="wrap")
     @classmethod
     def _keep_secret_cache(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
         # The secrets source hands its cache over with the values; the provider settings reuse it.
         cache = data.get(SECRET_CACHE_KEY) if isinstance(data, dict) else None
+        provided = data.get(PROVIDED_SECRETS_KEY) if isinstance(data, dict) else None
         if isinstance(data, dict):
-            data = {key: value for key, value in data.items() if key != SECRET_CACHE_KEY}
+            passed = (SECRET_CACHE_KEY, PROVIDED_SECRETS_KEY)
+            data = {key: value for key, value in data.items() if key not in passed}
         settings = handler(data)
         if cache is not None:
             settings._secret_cache = cache
+        if provided is not None:
+            settings._provided_secrets = frozenset(provided)
         return settings
 
     @property
@@ -71,6 +82,12 @@ class Settings(EnvironmentSettings):
         """The secrets provider's cache the secret settings came through (None with SECRETS_PROVIDER=env);
         the LLM providers' keys are read through it too."""
         return self._secret_cache
+
+    @property
+    def provided_secrets(self) -> frozenset[str]:
+        """The secret variables (JWT_SECRET, ...) whose values came from the secrets provider, not from a
+        source that wins over it (the environment, a NAME_FILE, a value given): the ones it may rotate."""
+        return self._provided_secrets
 
     def provider_settings(self) -> dict[str, ProviderSettings]:
         """Each provider of the chain with its settings; a bad value raises `SettingsError` naming it."""
@@ -87,12 +104,8 @@ class Settings(EnvironmentSettings):
         security = self.security
         if security.jwt_algorithm is JwtAlgorithm.hs256:
             secret = security.jwt_secret.get_secret_value() if security.jwt_secret else ""
-            if not secret:
-                problems.append("JWT_SECRET is not set")
-            elif secret == EXAMPLE_JWT_SECRET:
-                problems.append("JWT_SECRET is the example value from .env.example")
-            elif len(secret.encode()) < 32:
-                problems.append("JWT_SECRET is shorter than 32 bytes")
+            if (problem := jwt_secret_problem(secret)) is not None:
+                problems.append(problem)
         elif not (security.jwt_public_key or security.jwt_jwks_url):
             problems.append(f"{security.jwt_algorithm.value} needs JWT_PUBLIC_KEY or JWT_JWKS_URL")
         for name, url in (("DATABASE_URL", self.database.url), ("REDIS_URL", self.redis.url)):

@@ -13,6 +13,18 @@ from purpose_agent.settings.fields import OptionalSecret, OptionalText, group_co
 EXAMPLE_JWT_SECRET = "change-me-to-a-random-secret-of-at-least-32-bytes"
 
 
+def jwt_secret_problem(secret: str) -> str | None:
+    """Why this JWT_SECRET must not sign production tokens (None: nothing found); at start and at
+    each rotation."""
+    if not secret:
+        return "JWT_SECRET is not set"
+    if secret == EXAMPLE_JWT_SECRET:
+        return "JWT_SECRET is the example value from .env.example"
+    if len(secret.encode()) < 32:
+        return "JWT_SECRET is shorter than 32 bytes"
+    return None
+
+
 class JwtAlgorithm(StrEnum):
     hs256 = "HS256"
     rs256 = "RS256"

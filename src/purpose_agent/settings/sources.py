@@ -39,6 +39,9 @@ from purpose_agent.settings.variables import Variable, settings_variables
 from purpose_agent.vocabulary import KNOWN_PROVIDERS
 
 SECRET_CACHE_KEY = "__secret_cache__"
+# Beside the cache: the secret variables whose values came from the provider (no source above it set
+# them), the ones a background refresh may change.
+PROVIDED_SECRETS_KEY = "__provided_secrets__"
 # The settings that are secrets: with SECRETS_PROVIDER set, read from it unless the environment sets
 # them (an operator's override), and in preference to .env and the defaults.
 SECRET_VARIABLES = (
@@ -200,7 +203,18 @@ class _SecretsProvider(_BySetting):
             return {}
         # Every secret variable, asked for in one call so that the cache covers later readers too.
         self._fetched = cache.get(sorted(SECRET_VARIABLES))
-        return {**super().__call__(), SECRET_CACHE_KEY: cache}
+        provided = frozenset(
+            variable.name
+            for variable in self._variables
+            if variable.name in self._fetched and not self._set_above(variable)
+        )
+        return {**super().__call__(), SECRET_CACHE_KEY: cache, PROVIDED_SECRETS_KEY: provided}
+
+    def _set_above(self, variable: Variable) -> bool:
+        """Whether a source above this one (init values, the environment, a NAME_FILE) set it."""
+        state = self.current_state
+        held = state.get(variable.group, {}) if variable.group else state
+        return isinstance(held, dict) and variable.key in held
 
     def _value(self, variable: Variable) -> Any:
         return self._fetched.get(variable.name, _ABSENT)

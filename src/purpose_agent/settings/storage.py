@@ -52,9 +52,10 @@ class RedisSettings(BaseModel):
     model_config = group_config("redis_")
 
     url: RedisUrl = ""
-    """Empty: counters (rate limits, breakers) stay in one process. Set it when running several replicas,
+    """Empty: counters (rate limits, breakers, key quotas) stay in one process. Set it with several replicas,
     e.g. redis://127.0.0.1:6379/0"""
     max_connections: Annotated[int, Field(ge=1, le=10_000)] = 200
     """Connections per process, and the longest a Redis call (or the wait for a free connection) may take;
-    past it, breakers and rate limits fall back to this process's memory until Redis answers again."""
+    past it, breakers, rate limits and key quotas fall back to this process's memory until Redis
+    answers again."""
     timeout_seconds: Annotated[float, Field(gt=0, le=30)] = 1.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from purpose_agent.knowledge.embeddings.base import Embedder
 from purpose_agent.vocabulary import EMBEDDER_KINDS
 
@@ -22,8 +24,10 @@ def build_embedder(
     dimension: int | None = None,
     max_tokens: int = 256,
     threads: int = 2,
+    timeout: float = 60.0,
 ) -> Embedder:
-    """The embedder of `kind`; a vendor kind without `model` gets that vendor's usual embedding model."""
+    """The embedder of `kind`; a vendor kind without `model` gets that vendor's usual embedding model.
+    A vendor's call gives up after `timeout` seconds (connecting, and waiting for the answer)."""
     # Each branch imports its own module: ONNX Runtime and the vendor SDKs are slow to import and weigh
     # on memory, and a process needs only one of them.
     if kind == "local":
@@ -45,14 +49,16 @@ def build_embedder(
 
     from purpose_agent.knowledge.embeddings import remote
 
+    options: dict[str, Any] = {
+        "model": model,
+        "dimension": dimension,
+        "base_url": base_url,
+        "api_key": api_key,
+        "max_tokens": max_tokens,
+        "timeout": timeout,
+    }
     if kind == "openai":
-        return remote.OpenAIEmbedder(
-            model=model, dimension=dimension, base_url=base_url, api_key=api_key, max_tokens=max_tokens
-        )
+        return remote.OpenAIEmbedder(**options)
     if kind == "ollama":
-        return remote.OllamaEmbedder(
-            model=model, dimension=dimension, base_url=base_url, api_key=api_key, max_tokens=max_tokens
-        )
-    return remote.GeminiEmbedder(
-        model=model, dimension=dimension, base_url=base_url, api_key=api_key, max_tokens=max_tokens
-    )
+        return remote.OllamaEmbedder(**options)
+    return remote.GeminiEmbedder(**options)

@@ -7,7 +7,7 @@ import random
 from hypothesis import given
 from hypothesis import strategies as st
 
-from purpose_agent.llm.backoff import BackoffPolicy
+from purpose_agent.kit.backoff import BackoffPolicy
 
 policies = st.builds(
     BackoffPolicy,

@@ -1,9 +1,10 @@
-"""How long to wait before trying the same provider again: exponential backoff with full jitter.
+"""How long to wait before trying again: exponential backoff with full jitter.
 
 Full jitter (a uniform draw below an exponentially growing bound) spreads the retries of many
-clients that failed together, which fixed or "equal" jitter does not. A provider's `Retry-After`
-is honoured as a floor, never beyond the cap. Nothing here sleeps: the router decides, knowing
-how much of the request's deadline is left.
+clients that failed together, which fixed or "equal" jitter does not. A server's `Retry-After`
+is honoured as a floor, never beyond the cap. Nothing here sleeps: the caller decides (the LLM
+router knowing how much of the request's deadline is left; the worker and the supervisor of `up`
+while they wait for a database or a process to come back).
 """
 
 from __future__ import annotations

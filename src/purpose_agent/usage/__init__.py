@@ -1,0 +1,1 @@
+"""Reports for admins of what the service used: `GET /api/admin/usage`."""
