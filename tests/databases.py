@@ -29,17 +29,25 @@ def fresh_database(database_url: str, *, pgvector: bool = True) -> Iterator[str]
     `extension_control_path`), as a server where pgvector is not installed behaves.
     """
     name = f"purpose_agent_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(libpq_url(database_url, "postgres"), autocommit=True) as admin:
+    admin_url = libpq_url(database_url, "postgres")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        try:
-            if not pgvector:
-                if admin.info.server_version < 180000:
-                    pytest.skip("hiding pgvector from one database needs PostgreSQL 18")
-                admin.execute(
-                    sql.SQL("ALTER DATABASE {} SET extension_control_path = '/nonexistent'").format(
-                        sql.Identifier(name)
-                    )
+        if not pgvector and admin.info.server_version < 180000:
+            _drop(admin_url, name)
+            pytest.skip("hiding pgvector from one database needs PostgreSQL 18")
+        if not pgvector:
+            admin.execute(
+                sql.SQL("ALTER DATABASE {} SET extension_control_path = '/nonexistent'").format(
+                    sql.Identifier(name)
                 )
-            yield libpq_url(database_url, name)
-        finally:
-            admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+            )
+    try:
+        yield libpq_url(database_url, name)
+    finally:
+        # A connection of its own: one held meanwhile would not outlive a server restarted by the test.
+        _drop(admin_url, name)
+
+
+def _drop(admin_url: str, name: str) -> None:
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

@@ -14,7 +14,7 @@ from starlette.routing import BaseRoute
 
 from purpose_agent import __version__
 from purpose_agent.audit.endpoints import audit_router
-from purpose_agent.auth.dependencies import require_role
+from purpose_agent.auth.dependencies import current_principal, require_role
 from purpose_agent.auth.endpoints import router as auth_router
 from purpose_agent.auth.errors import Forbidden, QuotaExceeded, Unauthenticated
 from purpose_agent.auth.identity_endpoints import router as identity_router
@@ -35,8 +35,9 @@ from purpose_agent.kit.docs import install_offline_docs
 from purpose_agent.kit.error_handlers import install_problem_handlers
 from purpose_agent.kit.http_metrics import HttpMetrics
 from purpose_agent.kit.metrics import publish_build_info
+from purpose_agent.kit.openapi import complete_openapi
 from purpose_agent.kit.problems import problem_responses
-from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware
+from purpose_agent.kit.rate_limit_middleware import RateLimitMiddleware, is_exempt
 from purpose_agent.kit.request_context import RequestContextMiddleware
 from purpose_agent.kit.security_headers import SecurityHeadersMiddleware
 from purpose_agent.kit.tracing_setup import trace_app
@@ -111,6 +112,12 @@ def create_app(settings: Settings, *, engine: AsyncEngine | None = None) -> Fast
     for router in routers:
         public = router in (health_router, scrape_router, auth_router)
         app.include_router(router, responses=None if public else authenticated)
+    complete_openapi(
+        app,
+        authenticates=lambda dependency: dependency is current_principal,
+        rate_limit_exempt=is_exempt,
+        liveness_paths=frozenset({"/health"}),
+    )
     # Innermost: a client that leaves stops its chat's model call (streams stop by themselves).
     app.add_middleware(CancelOnDisconnectMiddleware, paths=CANCELLABLE_PATHS)
     # Inside CORS and the security headers, so that a 429 carries them (browsers can read its

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
 from httpx import AsyncClient
-from starlette.routing import BaseRoute
 
 from purpose_agent.auth.principal import Role
+from purpose_agent.kit.openapi import api_routes
 
 PUBLIC = {("GET", "/health"), ("GET", "/health/ready"), ("POST", "/api/auth/token")}
 
@@ -44,15 +43,6 @@ def concrete(path: str) -> str:
         "job_id": "1",
     }
     return re.sub(r"\{(\w+)\}", lambda match: values.get(match.group(1), "some-name"), path)
-
-
-def api_routes(routes: Sequence[BaseRoute]) -> Iterator[APIRoute]:
-    """Every APIRoute, through the routers FastAPI includes lazily (each router holds full paths)."""
-    for route in routes:
-        if isinstance(route, APIRoute):
-            yield route
-        elif (included := getattr(route, "original_router", None)) is not None:
-            yield from api_routes(included.routes)
 
 
 def routes(app: FastAPI) -> list[tuple[str, str, Role | None]]:

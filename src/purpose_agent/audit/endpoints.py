@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from purpose_agent.audit.service import OUTCOME_PATTERN, AuditFilter, list_entries
 from purpose_agent.db.engine import SessionDep
 from purpose_agent.kit.pagination import Page, PageDep
+from purpose_agent.kit.text import ONE_LINE
 
 # An action (persona.create), or a prefix of actions ending with "." (persona., auth.).
 _ACTION_FILTER = r"^[a-z][a-z0-9_]*(?:\.[a-z][a-z0-9_]*)*(?:\.[a-z][a-z0-9_]*|\.)$"
@@ -37,7 +38,9 @@ class AuditEntryRead(BaseModel):
 
 def audit_filter(
     actor: Annotated[
-        str | None, Query(min_length=1, max_length=200, description="The principal, e.g. key:<uuid>.")
+        str | None,
+        Query(min_length=1, max_length=200, description="The principal, e.g. key:<uuid>."),
+        ONE_LINE,
     ] = None,
     action: Annotated[
         str | None,
@@ -47,7 +50,7 @@ def audit_filter(
             description="An action (persona.create), or a prefix of actions ending with '.' (persona.).",
         ),
     ] = None,
-    target: Annotated[str | None, Query(min_length=1, max_length=300)] = None,
+    target: Annotated[str | None, Query(min_length=1, max_length=300), ONE_LINE] = None,
     outcome: Annotated[str | None, Query(pattern=OUTCOME_PATTERN, description="ok, failed, ...")] = None,
     since: Annotated[
         AwareDatetime | None, Query(description="ISO 8601 with an offset; entries at or after it.")

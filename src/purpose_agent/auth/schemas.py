@@ -10,11 +10,15 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from purpose_agent.auth.principal import Operation, Role
 from purpose_agent.auth.quotas import QuotaName
-from purpose_agent.kit.text import ONE_LINE
+from purpose_agent.kit.text import ONE_LINE, sent_at_most
 from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
-Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), ONE_LINE]
-Username = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), ONE_LINE]
+Name = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200), ONE_LINE, sent_at_most(200)
+]
+Username = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), ONE_LINE, sent_at_most(64)
+]
 Password = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
 
 

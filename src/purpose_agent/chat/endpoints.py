@@ -75,10 +75,23 @@ async def chat(
     )
 
 
+# Each event of a stream as clients parse it (OpenAPI before 3.2 has `schema` describe one event).
+SSE_EVENT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["meta", "token", "done", "error"]},
+        "data": {
+            "type": "string",
+            "contentMediaType": "application/json",
+            "contentSchema": {"type": "object"},
+        },
+    },
+}
 STREAM_DESCRIPTION: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "Server-Sent Events: `meta`, `token`..., then `done` or `error` (a problem object).",
-        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        "content": {"text/event-stream": {"schema": SSE_EVENT_SCHEMA}},
     }
 }
 

@@ -38,6 +38,7 @@ from purpose_agent.chat.streaming import (
 from purpose_agent.db.engine import SessionDep, SessionmakerDep
 from purpose_agent.kit.clock import NowDep
 from purpose_agent.kit.problems import problem_responses
+from purpose_agent.kit.text import clean_multiline
 from purpose_agent.personas import queries as persona_queries
 
 router = APIRouter(prefix="/v1", tags=["openai-compatible"])
@@ -58,14 +59,29 @@ class InputMessage(BaseModel):
 
     @property
     def text(self) -> str:
+        """The message's text, cleaned as every text the API takes (no control character reaches the
+        prompt or the stored session; PostgreSQL refuses a NUL outright)."""
         if isinstance(self.content, list):
-            return "".join(part.text or "" for part in self.content if part.type == "text")
-        return self.content or ""
+            return str(
+                clean_multiline("".join(part.text or "" for part in self.content if part.type == "text"))
+            )
+        return str(clean_multiline(self.content or ""))
 
 
 class CompletionRequest(BaseModel):
     # Parameters we do not use (top_p, n, tools...) are accepted and ignored, as OpenAI clients send them.
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "examples": [
+                {
+                    "model": "support-agent",
+                    "messages": [{"role": "user", "content": "What does a 413 error mean?"}],
+                    "stream": True,
+                }
+            ]
+        },
+    )
 
     model: Annotated[str, Field(min_length=1, max_length=63, description="The persona's id.")]
     messages: Annotated[list[InputMessage], Field(min_length=1, max_length=200)]
@@ -120,7 +136,22 @@ async def list_models(session: SessionDep, principal: ChatPrincipal) -> ModelLis
     )
 
 
-@router.post("/chat/completions", responses=CHAT_PROBLEMS, response_model=None)
+COMPLETION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "A chat completion; with `stream: true`, its chunks as Server-Sent Events.",
+        "content": {
+            "application/json": {"schema": {"type": "object"}},
+            # Each event's data is a chunk's JSON, and the last one the text [DONE].
+            "text/event-stream": {
+                "schema": {"type": "object", "required": ["data"], "properties": {"data": {"type": "string"}}}
+            },
+        },
+    },
+    **CHAT_PROBLEMS,
+}
+
+
+@router.post("/chat/completions", responses=COMPLETION_RESPONSES, response_model=None)
 async def chat_completions(
     data: CompletionRequest,
     request: Request,

@@ -6,18 +6,29 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from purpose_agent.chat.extractive import ExtractiveReason
-from purpose_agent.kit.text import MULTI_LINE
+from purpose_agent.kit.text import MULTI_LINE, sent_at_most
 from purpose_agent.llm.errors import Attempt
 from purpose_agent.vocabulary import PERSONA_ID_PATTERN
 
 AgentId = Annotated[str, StringConstraints(pattern=PERSONA_ID_PATTERN)]
-Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=8000), MULTI_LINE]
+Question = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=8000),
+    MULTI_LINE,
+    sent_at_most(8000),
+]
 
 
 class ChatAsk(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"agent_id": "support-agent", "question": "What does a 413 error mean?"}]
+        }
+    )
+
     agent_id: AgentId
     question: Question
     session_id: uuid.UUID | None = None

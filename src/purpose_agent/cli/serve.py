@@ -11,6 +11,7 @@ import typer
 import uvicorn
 
 from purpose_agent.cli.common import check_embedder, settings_and_logging
+from purpose_agent.kit.http_protocol import ConnectionLimits, guarded_http
 from purpose_agent.settings import Settings
 
 
@@ -39,6 +40,14 @@ def run_server(
         "server_header": False,
         # Client addresses from X-Forwarded-For are trusted only from configured proxies (security issue).
         "proxy_headers": False,
+        # uvicorn's protocol with bounds on slow and oversized request heads and stalled bodies.
+        "http": guarded_http(
+            ConnectionLimits(
+                head_timeout=settings.server.request_head_timeout_seconds,
+                body_idle_timeout=settings.server.request_body_idle_timeout_seconds,
+                max_head_bytes=settings.server.max_request_head_bytes,
+            )
+        ),
     }
     # uvicorn re-raises Ctrl-C after its graceful shutdown; by then all is closed.
     with contextlib.suppress(KeyboardInterrupt):

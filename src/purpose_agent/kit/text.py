@@ -2,6 +2,8 @@
 
 User-supplied strings are cleaned before validation, so lengths and patterns are checked on what
 is stored, and no invisible control character reaches a prompt, a log line or a search index.
+The length a field documents is also held against the text as sent (`sent_at_most`): a client reading
+the OpenAPI document's maxLength is never told one thing and answered another.
 """
 
 from __future__ import annotations
@@ -28,6 +30,20 @@ def clean_multiline(value: Any) -> Any:
     if not isinstance(value, str):
         return value
     return _normalise(value.replace("\r\n", "\n").replace("\r", "\n"), keep="\n\t")
+
+
+def sent_at_most(chars: int) -> BeforeValidator:
+    """Refuse text longer than `chars` as sent, before cleaning could shorten it.
+
+    Placed last in `Annotated[...]` so that it runs first (pydantic runs before-validators last to first).
+    """
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str) and len(value) > chars:
+            raise ValueError(f"String should have at most {chars} characters")
+        return value
+
+    return BeforeValidator(check)
 
 
 def _normalise(value: str, keep: str = "") -> str:

@@ -12,6 +12,17 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 BLOCK_SEPARATOR = "\n\n"
+# The most text one document may yield: as much as the largest plain-text upload (UPLOAD_MAX_BYTES'
+# default). A compressed format can hold a thousand times its size in text, and every character of it
+# is chunked and embedded; past this, a document is refused rather than embedded for hours.
+MAX_TEXT_CHARS = 20_000_000
+
+
+def too_much_text() -> ParseError:
+    """The refusal of a document that yields more than MAX_TEXT_CHARS characters."""
+    return ParseError(f"the document holds more than {MAX_TEXT_CHARS:,} characters of text; split it")
+
+
 # A chunk's heading path (outermost heading first) as one line: the stored `heading`, and citations.
 HEADING_SEPARATOR = " > "
 

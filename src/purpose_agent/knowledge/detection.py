@@ -60,6 +60,9 @@ _KNOWN_UNSUPPORTED: tuple[tuple[bytes, str, bool], ...] = (
 )
 
 _ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06")
+# A Word document's parts number in the tens (hundreds with many images); 0xFFFF in the end record
+# means a ZIP64 archive of more members still, which no Word document is.
+MAX_ZIP_ENTRIES = 10_000
 _DOCX_MAIN_PART = "word/document.xml"
 _DOCX_MAIN_CONTENT_TYPE = b"wordprocessingml.document.main+xml"
 _MARKDOWN_SUFFIXES = (".md", ".markdown")
@@ -122,7 +125,23 @@ def _refusal(description: str) -> UnsupportedType:
     )
 
 
+def zip_entries(data: bytes) -> int | None:
+    """How many members a ZIP archive's end record says it holds, read before anything else of it is:
+    zipfile builds an object per member, so an upload of empty members would cost memory per member.
+    None when the record is missing (the archive is damaged; zipfile says so)."""
+    end = data.rfind(b"PK\x05\x06", max(0, len(data) - 65_557))
+    if end < 0 or end + 12 > len(data):
+        return None
+    return int.from_bytes(data[end + 10 : end + 12], "little")
+
+
 def _detect_zip(data: bytes) -> str:
+    entries = zip_entries(data)
+    if entries is not None and entries > MAX_ZIP_ENTRIES:
+        raise UnsupportedType(
+            f"the file is a ZIP archive of {entries} members, not a supported document "
+            f"(a Word document has at most {MAX_ZIP_ENTRIES})"
+        )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             names = set(archive.namelist())

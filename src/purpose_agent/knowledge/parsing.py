@@ -10,7 +10,7 @@ wrong with the file (empty, damaged, password-protected, scanned without text).
 
 from __future__ import annotations
 
-from purpose_agent.knowledge.blocks import ParsedDocument, ParseError
+from purpose_agent.knowledge.blocks import MAX_TEXT_CHARS, ParsedDocument, ParseError, too_much_text
 from purpose_agent.knowledge.detection import DOCX, HTML, MARKDOWN, PDF, PLAIN_TEXT
 from purpose_agent.knowledge.parsing_text import decode_text, paragraphs
 
@@ -36,6 +36,8 @@ def parse(data: bytes, mime: str) -> ParsedDocument:
         raise ParseError("the document is nested too deeply to read") from None
     if not document.blocks:
         raise ParseError("the document contains no text")
+    if sum(len(block.text) for block in document.blocks) > MAX_TEXT_CHARS:
+        raise too_much_text()
     return document
 
 

@@ -30,13 +30,18 @@ from docx.oxml.ns import qn
 from docx.styles.style import CharacterStyle
 
 from purpose_agent.knowledge.blocks import Block, BlockKind, ParsedDocument, ParseError
-from purpose_agent.knowledge.detection import DOCX
+from purpose_agent.knowledge.detection import DOCX, MAX_ZIP_ENTRIES, zip_entries
 from purpose_agent.knowledge.parsing_text import clean, table_block, text_block
 
 _DAMAGED = "the Word document is damaged and cannot be read"
-# python-docx holds every part of the package in memory, so the unpacked size is bounded before
-# it opens the file: a few kilobytes of ZIP can otherwise inflate to gigabytes.
-_MAX_UNPACKED_BYTES = 512 * 1024 * 1024
+# python-docx holds every part of the package in memory, and lxml makes an object of each element of
+# its XML parts, so both are bounded before it opens the file: a few hundred kilobytes of ZIP can
+# otherwise inflate to gigabytes. Measured (tests/hostile/documents.docx_bomb, short paragraphs): 100 MB
+# of body XML took 1.35 GB and 24 s to parse. A 1,000-page report's body is about 10 MB of XML; images
+# and fonts, which are only carried, take the rest of the allowance.
+_MAX_UNPACKED_BYTES = 128 * 1024 * 1024
+_MAX_XML_BYTES = 32 * 1024 * 1024
+_XML_PARTS = (".xml", ".rels")
 _HEADING_STYLE = re.compile(r"^heading\s*([1-9])$", re.IGNORECASE)
 
 _P, _TBL, _TR, _TC = qn("w:p"), qn("w:tbl"), qn("w:tr"), qn("w:tc")
@@ -122,13 +127,20 @@ def parse_docx(data: bytes) -> ParsedDocument:
 
 
 def _check_unpacked_size(data: bytes) -> None:
+    entries = zip_entries(data)
+    if entries is not None and entries > MAX_ZIP_ENTRIES:
+        raise ParseError(f"the Word document has more than {MAX_ZIP_ENTRIES} parts")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            unpacked = sum(info.file_size for info in archive.infolist())
+            # Declared sizes can be trusted as bounds: zipfile stops inflating a member at its declared
+            # size (and fails its checksum) however much more its data would give.
+            members = archive.infolist()
     except Exception as exc:  # BadZipFile, NotImplementedError, OSError...: the archive is unusable.
         raise ParseError(_DAMAGED) from exc
-    if unpacked > _MAX_UNPACKED_BYTES:
+    if sum(info.file_size for info in members) > _MAX_UNPACKED_BYTES:
         raise ParseError(f"the Word document unpacks to more than {_MAX_UNPACKED_BYTES // 2**20} MB")
+    if sum(info.file_size for info in members if info.filename.endswith(_XML_PARTS)) > _MAX_XML_BYTES:
+        raise ParseError(f"the Word document holds more than {_MAX_XML_BYTES // 2**20} MB of XML")
 
 
 def _body_items(parent: _Element) -> Iterator[_Element]:

@@ -29,7 +29,14 @@ from pypdf import PasswordType, PdfReader
 from pypdf.errors import DependencyError, EmptyFileError
 from pypdf.generic import Destination
 
-from purpose_agent.knowledge.blocks import Block, BlockKind, ParsedDocument, ParseError
+from purpose_agent.knowledge.blocks import (
+    MAX_TEXT_CHARS,
+    Block,
+    BlockKind,
+    ParsedDocument,
+    ParseError,
+    too_much_text,
+)
 from purpose_agent.knowledge.detection import PDF
 from purpose_agent.knowledge.parsing_text import clean, split_paragraphs, text_block
 
@@ -58,12 +65,17 @@ def parse_pdf(data: bytes) -> ParsedDocument:
     headings = _outline_headings(reader)
     blocks: list[Block] = []
     readable_pages = 0
+    extracted = 0
     for number in range(1, page_count + 1):
         try:
             text = reader.pages[number - 1].extract_text()
         except Exception:  # One broken page should not lose the rest of the document.
             continue
         readable_pages += 1
+        # Checked page by page: streams that inflate a thousandfold must not all be held first.
+        extracted += len(text)
+        if extracted > MAX_TEXT_CHARS:
+            raise too_much_text()
         blocks.extend(_page_blocks(text, number, headings.get(number, [])))
     if readable_pages == 0:
         raise ParseError(_DAMAGED)

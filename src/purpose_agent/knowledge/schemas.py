@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from purpose_agent.kit.text import MULTI_LINE, ONE_LINE
+from purpose_agent.kit.text import MULTI_LINE, ONE_LINE, sent_at_most
 from purpose_agent.knowledge.models import DocumentStatus
 from purpose_agent.knowledge.registration import Registration, RegistrationOutcome
 from purpose_agent.knowledge.search import SearchMode
@@ -18,7 +18,12 @@ CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 
 
 class SearchRequest(BaseModel):
-    query: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000), ONE_LINE]
+    query: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+        ONE_LINE,
+        sent_at_most(2000),
+    ]
     category: CategoryName | None = None
     top_k: Annotated[int, Field(ge=1, le=50)] = 5
     min_score: Annotated[float, Field(ge=-1, le=1)] | None = None
@@ -50,7 +55,9 @@ class SearchResponse(BaseModel):
 
 class CategoryCreate(BaseModel):
     name: CategoryName
-    description: Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000), MULTI_LINE] = ""
+    description: Annotated[
+        str, StringConstraints(strip_whitespace=True, max_length=2000), MULTI_LINE, sent_at_most(2000)
+    ] = ""
 
 
 class CategoryRead(BaseModel):

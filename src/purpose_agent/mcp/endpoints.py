@@ -94,6 +94,8 @@ class _SessionManagerResponse(Response):
     responses={
         200: {"description": "The JSON-RPC response.", "content": {"application/json": {}}},
         202: {"description": "A notification, accepted."},
+        # The protocol's own error for a request it cannot take (not JSON-RPC, an unknown method...).
+        400: {"description": "A JSON-RPC error.", "content": {"application/json": {}}},
         **problem_responses(OutOfScope, HostNotAllowed, OriginNotAllowed),
     },
     openapi_extra=JSON_RPC_BODY,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Annotated
 
@@ -17,13 +18,25 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from purpose_agent.kit.text import clean_line, clean_multiline
+from purpose_agent.kit.text import clean_line, clean_multiline, sent_at_most
 from purpose_agent.vocabulary import CATEGORY_PATTERN, KNOWN_PROVIDERS, PERSONA_ID_PATTERN
 
 
 def _known_provider(name: str) -> str:
     if name not in KNOWN_PROVIDERS:
         raise ValueError(f"unknown provider {name!r} (known: {', '.join(KNOWN_PROVIDERS)})")
+    return name
+
+
+# A model's name as vendors spell them ("gpt-4o", "llama3.1:8b", "meta-llama/Llama-3-8B",
+# "claude-3@20240229"); never a URL or a path that climbs: some vendors' SDKs put the name into the
+# request's URL, and a persona must not point a call at another host or endpoint.
+_MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/@+-]*")
+
+
+def _model_name(name: str) -> str:
+    if not _MODEL_NAME.fullmatch(name) or "://" in name or ".." in name or "//" in name:
+        raise ValueError("a model name has letters, digits and . _ : / @ + - only, and is not a URL or path")
     return name
 
 
@@ -37,10 +50,22 @@ def _no_repeats(names: list[str]) -> list[str]:
 PersonaId = Annotated[str, StringConstraints(pattern=PERSONA_ID_PATTERN)]
 CategoryName = Annotated[str, StringConstraints(pattern=CATEGORY_PATTERN)]
 # The validator wraps the constraints: lengths are those of the cleaned text.
-Name = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line)]
-Description = Annotated[str, StringConstraints(max_length=2000), BeforeValidator(clean_line)]
-Instructions = Annotated[str, StringConstraints(max_length=8000), BeforeValidator(clean_multiline)]
-ModelName = Annotated[str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line)]
+Name = Annotated[
+    str, StringConstraints(min_length=1, max_length=200), BeforeValidator(clean_line), sent_at_most(200)
+]
+Description = Annotated[
+    str, StringConstraints(max_length=2000), BeforeValidator(clean_line), sent_at_most(2000)
+]
+Instructions = Annotated[
+    str, StringConstraints(max_length=8000), BeforeValidator(clean_multiline), sent_at_most(8000)
+]
+ModelName = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    AfterValidator(_model_name),
+    BeforeValidator(clean_line),
+    sent_at_most(200),
+]
 ProviderName = Annotated[str, AfterValidator(_known_provider)]
 ProviderChain = Annotated[list[ProviderName], Field(min_length=1), AfterValidator(_no_repeats)]
 

@@ -38,6 +38,13 @@ class ServerSettings(BaseModel):
     """Name written in every log line as `service`."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 1_048_576
     """Requests with a larger body get 413 (bytes; uploads get their own limit)."""
+    request_head_timeout_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
+    """A request's line and headers must arrive within this many seconds of the connection (or of the
+    request's first byte on a kept-alive one): otherwise 408 and the connection is closed (slow clients)."""
+    max_request_head_bytes: Annotated[int, Field(ge=8192, le=1_048_576)] = 65_536
+    """A request line and headers larger than this get 431 and the connection is closed (bytes)."""
+    request_body_idle_timeout_seconds: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """A request body that stops arriving for this many seconds closes its connection."""
 
 
 class ObservabilitySettings(BaseModel):
