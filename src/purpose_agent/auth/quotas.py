@@ -18,7 +18,6 @@ does: per process while it lasts, and what was counted meanwhile is not carried 
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 import uuid
@@ -31,10 +30,10 @@ from typing import Protocol, TypeVar
 import structlog
 from cachetools import TLRUCache
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from purpose_agent.auth.errors import QuotaExceeded
 from purpose_agent.auth.principal import Quotas
+from purpose_agent.kit.store_fallback import StoreFallback
 
 log = structlog.get_logger("purpose_agent.auth")
 
@@ -188,16 +187,19 @@ class QuotaLedger:
         retry_after: float = 5.0,
     ) -> None:
         self.prefix = prefix
-        self.timeout = timeout
-        self.retry_after = retry_after
-        self._shared: Counters | None = RedisCounters(redis) if redis is not None else None
-        self._local: Counters = MemoryCounters()
-        self._shared_down_until = 0.0
+        self._counters: StoreFallback[Counters] = StoreFallback(
+            RedisCounters(redis) if redis is not None else None,
+            MemoryCounters(),
+            timeout=timeout,
+            retry_after=retry_after,
+            event="quotas_in_memory",
+            detail="Redis failed; this process counts the keys' quotas alone meanwhile",
+        )
 
     @property
     def degraded(self) -> bool:
         """True while Redis is skipped after a failure."""
-        return time.monotonic() < self._shared_down_until
+        return self._counters.degraded
 
     async def admit(self, key_id: uuid.UUID, quotas: Quotas, now: datetime) -> None:
         """Count one request of the key, or raise `QuotaExceeded` (uncounted) when a quota is used up."""
@@ -239,19 +241,7 @@ class QuotaLedger:
         return [found[quota] for quota in QuotaName]
 
     async def _either(self, call: Callable[[Counters], Awaitable[T]]) -> T:
-        if self._shared is not None and not self.degraded:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    return await call(self._shared)
-            except (RedisError, OSError, TimeoutError) as exc:
-                self._shared_down_until = time.monotonic() + self.retry_after
-                log.warning(
-                    "quotas_in_memory",
-                    error=type(exc).__name__,
-                    retry_seconds=self.retry_after,
-                    detail="Redis failed; this process counts the keys' quotas alone meanwhile",
-                )
-        return await call(self._local)
+        return await self._counters.call(call)
 
 
 def _whole(limit: int | None) -> int:

@@ -14,9 +14,7 @@ counted with atomic increments: no read-modify-write on the hot path.
 
 from __future__ import annotations
 
-import asyncio
 import math
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -24,7 +22,8 @@ from typing import Protocol, TypeVar
 
 import structlog
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+
+from purpose_agent.kit.store_fallback import StoreFallback
 
 log = structlog.get_logger("purpose_agent.llm")
 
@@ -209,14 +208,19 @@ class FallbackBreakers:
     ) -> None:
         self.shared = shared
         self.local = local
-        self.timeout = timeout
-        self.retry_after = retry_after
-        self._shared_down_until = 0.0
+        self._stores = StoreFallback(
+            shared,
+            local,
+            timeout=timeout,
+            retry_after=retry_after,
+            event="breakers_in_memory",
+            detail="the shared breaker store failed; this process judges providers alone meanwhile",
+        )
 
     @property
     def degraded(self) -> bool:
         """True while the shared store is skipped."""
-        return time.monotonic() < self._shared_down_until
+        return self._stores.degraded
 
     async def acquire(self, name: str, now: float) -> bool:
         return await self._either(lambda store: store.acquire(name, now))
@@ -231,16 +235,4 @@ class FallbackBreakers:
         return await self._either(lambda store: store.state(name, now))
 
     async def _either(self, call: Callable[[BreakerStore], Awaitable[T]]) -> T:
-        if not self.degraded:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    return await call(self.shared)
-            except (RedisError, OSError, TimeoutError) as exc:
-                self._shared_down_until = time.monotonic() + self.retry_after
-                log.warning(
-                    "breakers_in_memory",
-                    error=type(exc).__name__,
-                    retry_seconds=self.retry_after,
-                    detail="the shared breaker store failed; this process judges providers alone meanwhile",
-                )
-        return await call(self.local)
+        return await self._stores.call(call)
